@@ -1,0 +1,66 @@
+//! The one table from error kind to HTTP status (and later gRPC code); every crate's error enum maps to a kind.
+
+/// What kind of failure an error is, independent of the crate that raised it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The client sent something malformed or over a limit that is not about size.
+    BadInput,
+    /// The request body is too large (after decompression).
+    TooLarge,
+    /// No credentials were given where they are required.
+    Unauthorized,
+    /// Credentials were given but do not allow this operation.
+    Forbidden,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The server is overloaded or storage pushes back; the client should retry later.
+    Overloaded,
+    /// A bug or an I/O failure on our side.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status code for this kind of error.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::BadInput => 400,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Overloaded => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for kinds that answer with `Retry-After`.
+    pub fn retry_after_secs(self) -> Option<u32> {
+        match self {
+            ErrorKind::Overloaded => Some(1),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        let table = [
+            (ErrorKind::BadInput, 400),
+            (ErrorKind::TooLarge, 413),
+            (ErrorKind::Unauthorized, 401),
+            (ErrorKind::Forbidden, 403),
+            (ErrorKind::NotFound, 404),
+            (ErrorKind::Overloaded, 503),
+            (ErrorKind::Internal, 500),
+        ];
+        for (kind, status) in table {
+            assert_eq!(kind.http_status(), status, "{kind:?}");
+        }
+        assert_eq!(ErrorKind::Overloaded.retry_after_secs(), Some(1));
+        assert_eq!(ErrorKind::BadInput.retry_after_secs(), None);
+    }
+}

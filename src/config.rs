@@ -1,0 +1,150 @@
+//! The server's configuration: embedded defaults, an optional TOML file, `SIGHTLINE_*` env vars and flags,
+//! in that order of precedence (flags win). Unknown keys are an error naming the key.
+
+use serde::{Deserialize, Serialize};
+use sightline_ingest::statsd::StatsdConfig;
+use sightline_model::Limits;
+use sightline_storage::StorageConfig;
+use sightline_ui::AuthConfig;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The complete commented example printed by `sightline config --example`; a test loads it.
+pub const EXAMPLE: &str = include_str!("../sightline.example.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where everything Sightline keeps lives.
+    pub data_dir: PathBuf,
+    pub listen: ListenConfig,
+    pub statsd: StatsdConfig,
+    pub storage: StorageConfig,
+    pub limits: Limits,
+    pub auth: AuthConfig,
+    pub alerts: AlertsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            listen: ListenConfig::default(),
+            statsd: StatsdConfig::default(),
+            storage: StorageConfig::default(),
+            limits: Limits::default(),
+            auth: AuthConfig::default(),
+            alerts: AlertsConfig::default(),
+        }
+    }
+}
+
+/// Listener addresses: `host:port`, or `off`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenConfig {
+    pub statsd: String,
+    pub otlp_grpc: String,
+    pub otlp_http: String,
+    pub syslog: String,
+    pub http: String,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            statsd: "127.0.0.1:8125".into(),
+            otlp_grpc: "127.0.0.1:4317".into(),
+            otlp_http: "127.0.0.1:4318".into(),
+            syslog: "127.0.0.1:5514".into(),
+            http: "127.0.0.1:7800".into(),
+        }
+    }
+}
+
+/// Alert evaluation settings (used by the monitors work).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub eval_interval: String,
+    pub webhook_allow: Vec<String>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            eval_interval: "30s".into(),
+            webhook_allow: Vec::new(),
+        }
+    }
+}
+
+/// Parses a listener setting: `None` for `off`, else the socket address. `what` names the setting in errors.
+pub fn parse_listen(what: &str, value: &str) -> anyhow::Result<Option<SocketAddr>> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let addr = v
+        .parse::<SocketAddr>()
+        .map_err(|e| anyhow::anyhow!("{what}: {v:?} is not host:port or off ({e})"))?;
+    Ok(Some(addr))
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are an error that names them.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        Config::from_toml(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+    }
+
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_is_complete_and_matches_defaults() {
+        let parsed = Config::from_toml(EXAMPLE).expect("the example config parses");
+        assert_eq!(parsed, Config::default());
+        // Every key of the defaults appears in the example, and nothing else does.
+        let example: toml::Value = toml::from_str(EXAMPLE).unwrap();
+        let defaults = toml::Value::try_from(Config::default()).unwrap();
+        assert_eq!(example, defaults);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("[storage]\nretention_dayz = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("retention_dayz"), "{err}");
+        let err = Config::from_toml("bogus = 1\n").unwrap_err().to_string();
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn listen_values() {
+        fn check(input: &str, expected: Result<Option<&str>, &str>) {
+            match (parse_listen("--http-listen", input), expected) {
+                (Ok(got), Ok(want)) => {
+                    assert_eq!(got.map(|a| a.to_string()).as_deref(), want, "{input}")
+                }
+                (Err(e), Err(frag)) => assert!(e.to_string().contains(frag), "{input}: {e}"),
+                (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
+            }
+        }
+        check("127.0.0.1:0", Ok(Some("127.0.0.1:0")));
+        check("OFF", Ok(None));
+        check("[::1]:7800", Ok(Some("[::1]:7800")));
+        check(
+            "localhost",
+            Err("--http-listen: \"localhost\" is not host:port"),
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! `sightline serve`: opens storage (replaying the write-ahead log), binds every enabled listener, composes
+//! the tiers' routers, reports readiness, and shuts down cleanly on SIGINT/SIGTERM.
+
+use crate::config::{parse_listen, Config};
+use anyhow::Context;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use prometheus_client::registry::Registry;
+use sightline_ingest::datadog::{IntakeMetrics, IntakeState};
+use sightline_ingest::statsd::StatsdReceiver;
+use sightline_model::{BatchSink, ErrorKind};
+use sightline_query::http::QueryState;
+use sightline_storage::{MetricReader, MetricStore};
+use sightline_ui::{api_error, auth, observe, HttpMetrics, Keys};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use tower::ServiceExt;
+
+/// Name of the file, in the data dir, where the bound addresses are written once the server is ready
+/// (tests start the server on port 0 and read it).
+pub const LISTENERS_FILE: &str = "listeners.json";
+
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    let listeners_file = cfg.data_dir.join(LISTENERS_FILE);
+    let _ = std::fs::remove_file(&listeners_file);
+
+    let http_addr = parse_listen("--http-listen", &cfg.listen.http)?;
+    let statsd_addr = parse_listen("--statsd-listen", &cfg.listen.statsd)?;
+    for (flag, value) in [
+        ("--otlp-grpc-listen", &cfg.listen.otlp_grpc),
+        ("--otlp-http-listen", &cfg.listen.otlp_http),
+        ("--syslog-listen", &cfg.listen.syslog),
+    ] {
+        if parse_listen(flag, value)?.is_some() {
+            tracing::info!("{flag} {value}: this receiver is not built yet; nothing listens there");
+        }
+    }
+    let keys = Keys::new(cfg.auth.clone());
+    for addr in [http_addr, statsd_addr].into_iter().flatten() {
+        if !addr.ip().is_loopback() && !keys.enabled() {
+            tracing::warn!(
+                "LISTENING ON NON-LOOPBACK ADDRESS {addr} WITHOUT API KEYS: anyone who can reach it can write and read; set [auth] api_keys and app_keys"
+            );
+        }
+    }
+
+    // Bind HTTP first so probes answer (503 on /readyz) while the write-ahead log replays.
+    let ready = Arc::new(AtomicBool::new(false));
+    let app: Arc<OnceLock<Router>> = Arc::new(OnceLock::new());
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut bound: BTreeMap<&str, SocketAddr> = BTreeMap::new();
+    let http_task = match http_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind --http-listen {addr}"))?;
+            let local = listener.local_addr()?;
+            bound.insert("http", local);
+            let app_cell = app.clone();
+            let front =
+                sightline_ui::probe_router(ready.clone()).fallback(move |req: Request<Body>| {
+                    let app_cell = app_cell.clone();
+                    async move { dispatch(&app_cell, req).await }
+                });
+            let mut rx = shutdown_rx.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(listener, front)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            }))
+        }
+        None => None,
+    };
+
+    let mut registry = Registry::default();
+    let data_dir = cfg.data_dir.clone();
+    let storage_cfg = cfg.storage.clone();
+    let limits = cfg.limits.clone();
+    let (store, registry) = tokio::task::spawn_blocking(move || {
+        let store = MetricStore::open(
+            &data_dir.join("metrics"),
+            storage_cfg,
+            limits,
+            &mut registry,
+        );
+        (store, registry)
+    })
+    .await?;
+    let store = store.context("cannot open the metric store")?;
+    let mut registry = registry;
+    store.start_background();
+    let sink: Arc<dyn BatchSink> = store.clone();
+    let reader: Arc<dyn MetricReader> = store.clone();
+
+    let statsd = match statsd_addr {
+        Some(addr) => {
+            let r = StatsdReceiver::start(
+                addr,
+                cfg.statsd.clone(),
+                cfg.limits.clone(),
+                sink.clone(),
+                &mut registry,
+            )
+            .with_context(|| format!("cannot start the DogStatsD receiver on {addr}"))?;
+            bound.insert("statsd", r.local_addr());
+            Some(r)
+        }
+        None => None,
+    };
+
+    let intake = Arc::new(IntakeState {
+        sink: sink.clone(),
+        limits: cfg.limits.clone(),
+        metrics: IntakeMetrics::new(&mut registry),
+    });
+    let http_metrics = HttpMetrics::new(&mut registry);
+    let registry = Arc::new(registry);
+    let writes = sightline_ingest::datadog::router(intake)
+        .layer(from_fn_with_state(keys.clone(), auth::require_write));
+    let reads = sightline_query::http::router(Arc::new(QueryState { reader }))
+        .layer(from_fn_with_state(keys.clone(), auth::require_read));
+    let full = Router::new()
+        .merge(writes)
+        .merge(reads)
+        .merge(sightline_ui::metrics_router(registry))
+        .layer(from_fn_with_state(http_metrics, observe::record));
+    let _ = app.set(full);
+
+    let listeners_json = serde_json::to_string_pretty(
+        &bound
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+    )?;
+    let tmp = listeners_file.with_extension("json.tmp");
+    std::fs::write(&tmp, listeners_json)?;
+    std::fs::rename(&tmp, &listeners_file)?;
+    ready.store(true, Ordering::Release);
+    tracing::info!(
+        "sightline ready in {} ms: {}",
+        started.elapsed().as_millis(),
+        bound
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    ready.store(false, Ordering::Release);
+    let _ = shutdown_tx.send(true);
+    if let Some(r) = statsd {
+        r.shutdown().await;
+    }
+    if let Some(t) = http_task {
+        let _ = t.await;
+    }
+    store.shutdown().await;
+    let _ = std::fs::remove_file(&listeners_file);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Routes a request to the full application once it exists; until then answers 503.
+async fn dispatch(app: &OnceLock<Router>, req: Request<Body>) -> Response {
+    match app.get() {
+        Some(router) => match router.clone().oneshot(req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        },
+        None => api_error(
+            ErrorKind::Overloaded,
+            "starting: replaying the write-ahead log",
+        )
+        .into_response(),
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
