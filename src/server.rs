@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 use sightline_ingest::datadog::{IntakeMetrics, IntakeState};
 use sightline_ingest::statsd::StatsdReceiver;
 use sightline_model::{BatchSink, ErrorKind};
+use sightline_query::eval::EvalOptions;
 use sightline_query::http::QueryState;
 use sightline_storage::{MetricReader, MetricStore};
 use sightline_ui::{api_error, auth, observe, HttpMetrics, Keys};
@@ -128,7 +129,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let registry = Arc::new(registry);
     let writes = sightline_ingest::datadog::router(intake)
         .layer(from_fn_with_state(keys.clone(), auth::require_write));
-    let reads = sightline_query::http::router(Arc::new(QueryState { reader }))
+    let options = EvalOptions {
+        max_series: cfg.limits.max_query_series,
+        max_range_secs: cfg.limits.max_query_range_secs,
+        ..EvalOptions::default()
+    };
+    let reads = sightline_query::http::router(Arc::new(QueryState { reader, options }))
         .layer(from_fn_with_state(keys.clone(), auth::require_read));
     let full = Router::new()
         .merge(writes)

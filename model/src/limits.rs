@@ -21,6 +21,8 @@ pub struct Limits {
     pub max_line_bytes: usize,
     /// Widest time range one query may cover, in seconds.
     pub max_query_range_secs: i64,
+    /// Most series one metric term of a query may read (the query cost limit).
+    pub max_query_series: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +35,7 @@ impl Default for Limits {
             max_series_total: 2_000_000,
             max_line_bytes: 256 * 1024,
             max_query_range_secs: 400 * 24 * 3600,
+            max_query_series: 10_000,
         }
     }
 }

@@ -17,11 +17,17 @@ use std::sync::Arc;
 /// What the query handlers share.
 pub struct QueryState {
     pub reader: Arc<dyn MetricReader>,
+    /// Query cost limits (series read, points, time range).
+    pub options: EvalOptions,
 }
 
 impl QueryState {
+    /// A state with the default limits.
     pub fn new(reader: Arc<dyn MetricReader>) -> Arc<QueryState> {
-        Arc::new(QueryState { reader })
+        Arc::new(QueryState {
+            reader,
+            options: EvalOptions::default(),
+        })
     }
 }
 
@@ -109,9 +115,8 @@ async fn query_metrics(
     let text = required(&p, "query")?.to_string();
     let parsed = crate::parser::parse(&text)?;
     let reader = st.reader.clone();
-    let out =
-        blocking(move || evaluate(&parsed, from, to, reader.as_ref(), &EvalOptions::default()))
-            .await?;
+    let options = st.options.clone();
+    let out = blocking(move || evaluate(&parsed, from, to, reader.as_ref(), &options)).await?;
     Ok(Json(query_response(&text, &out)))
 }
 

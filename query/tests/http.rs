@@ -56,9 +56,7 @@ fn app() -> axum::Router {
         });
     }
     store.apply(&MetricBatch { points });
-    router(Arc::new(QueryState {
-        reader: Arc::new(store),
-    }))
+    router(QueryState::new(Arc::new(store)))
 }
 
 async fn get(uri: &str) -> (StatusCode, Value) {

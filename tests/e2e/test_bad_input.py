@@ -70,6 +70,21 @@ def test_malformed_queries_name_the_position(server):
     assert r.status_code == 400 and "from" in r.json()["errors"][0], r.text
 
 
+def test_query_limits_come_from_config(make_server, tmp_path):
+    cfg = tmp_path / "limits.toml"
+    cfg.write_text("[limits]\nmax_query_range_secs = 3600\nmax_query_series = 2\n")
+    s = make_server(extra_args=["--config", str(cfg)]).start()
+    now = int(time.time())
+    r = s.query("avg:x{*}", now - 7200, now)
+    assert r.status_code == 400 and "3600" in r.json()["errors"][0], r.text
+    body = {"series": [{"metric": "many", "type": 3, "points": [{"timestamp": now - 60, "value": 1}],
+                        "tags": [f"host:h{i}"]} for i in range(3)]}
+    assert requests.post(s.http + "/api/v2/series", json=body).status_code == 202
+    r = s.query("avg:many{*}", now - 600, now)
+    assert r.status_code == 400 and "many" in r.json()["errors"][0], r.text
+    assert s.query("avg:many{host:h1}", now - 600, now).status_code == 200  # the cap counts matching series
+
+
 def test_percentile_on_a_gauge_is_a_clear_error(server):
     ts = int(time.time()) - 600
     r = post(server, "/api/v2/series", json.dumps({"series": [
