@@ -1,6 +1,7 @@
 //! Request metrics for every HTTP route: a latency histogram labelled by route and status.
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -37,6 +38,20 @@ impl HttpMetrics {
     }
 }
 
+/// The method as a label from a fixed set, so clients cannot grow `/metrics` with made-up methods.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
 /// Middleware recording each request: `axum::middleware::from_fn_with_state(metrics, record)`.
 pub async fn record(State(metrics): State<Arc<HttpMetrics>>, req: Request, next: Next) -> Response {
     let route = req
@@ -44,7 +59,7 @@ pub async fn record(State(metrics): State<Arc<HttpMetrics>>, req: Request, next:
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method()).to_string();
     let start = Instant::now();
     let res = next.run(req).await;
     let labels = RouteLabels {
@@ -57,4 +72,25 @@ pub async fn record(State(metrics): State<Arc<HttpMetrics>>, req: Request, next:
         .get_or_create(&labels)
         .observe(start.elapsed().as_secs_f64());
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_are_bounded() {
+        let check = |m: &str, want: &str| {
+            assert_eq!(
+                method_label(&Method::from_bytes(m.as_bytes()).unwrap()),
+                want,
+                "{m}"
+            )
+        };
+        check("GET", "GET");
+        check("POST", "POST");
+        check("PATCH", "PATCH");
+        check("FOO1", "other");
+        check("BREW", "other");
+    }
 }
