@@ -23,6 +23,14 @@ pub enum QueryError {
         count: usize,
         limit: usize,
     },
+    #[error(
+        "the query would read about {estimate} raw points of {metric:?}; the limit is {limit} (narrow the scope or the time range)"
+    )]
+    TooManyPoints {
+        metric: String,
+        estimate: u64,
+        limit: usize,
+    },
     #[error("the time range is {secs} s; the limit is {limit} s")]
     RangeTooWide { secs: i64, limit: i64 },
     #[error("{0}")]
@@ -40,6 +48,7 @@ impl QueryError {
             | QueryError::Invalid { .. }
             | QueryError::BadParam(_)
             | QueryError::TooManySeries { .. }
+            | QueryError::TooManyPoints { .. }
             | QueryError::RangeTooWide { .. } => ErrorKind::BadInput,
             QueryError::NotFound(_) => ErrorKind::NotFound,
             QueryError::Storage(e) => e.kind(),

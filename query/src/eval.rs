@@ -6,6 +6,7 @@ use crate::ast::*;
 use crate::error::QueryError;
 use sightline_model::{MetricKind, Sketch, TagSet};
 use sightline_storage::{MetricReader, SeriesData, SeriesMeta};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Limits of one evaluation.
@@ -17,6 +18,8 @@ pub struct EvalOptions {
     pub max_points: usize,
     /// Widest `to - from`, in seconds.
     pub max_range_secs: i64,
+    /// Most raw points one metric term may read, estimated before reading from its series' intervals.
+    pub max_raw_points: usize,
 }
 
 impl Default for EvalOptions {
@@ -25,6 +28,7 @@ impl Default for EvalOptions {
             max_series: 10_000,
             max_points: 300,
             max_range_secs: 400 * 24 * 3600,
+            max_raw_points: 20_000_000,
         }
     }
 }
@@ -152,7 +156,7 @@ pub fn evaluate(
     };
     for (query_index, expr) in query.exprs.iter().enumerate() {
         let mut terms = VecDeque::new();
-        plan(expr, reader, opts, &mut terms, &mut out.group_by)?;
+        plan(expr, to - from, reader, opts, &mut terms, &mut out.group_by)?;
         let base = terms
             .iter()
             .map(|t| t.base_interval)
@@ -224,6 +228,7 @@ struct Term {
 
 fn plan(
     e: &Expr,
+    range: i64,
     reader: &dyn MetricReader,
     opts: &EvalOptions,
     terms: &mut VecDeque<Term>,
@@ -232,24 +237,29 @@ fn plan(
     match &e.kind {
         ExprKind::Number(_) => Ok(()),
         ExprKind::Binary { lhs, rhs, .. } => {
-            plan(lhs, reader, opts, terms, group_by)?;
-            plan(rhs, reader, opts, terms, group_by)
+            plan(lhs, range, reader, opts, terms, group_by)?;
+            plan(rhs, range, reader, opts, terms, group_by)
         }
-        ExprKind::Neg(x) | ExprKind::Call { arg: x, .. } => plan(x, reader, opts, terms, group_by),
+        ExprKind::Neg(x) | ExprKind::Call { arg: x, .. } => {
+            plan(x, range, reader, opts, terms, group_by)
+        }
         ExprKind::Metric(mq) => {
             for k in &mq.group_by {
                 if !group_by.contains(k) {
                     group_by.push(k.clone());
                 }
             }
-            terms.push_back(resolve(mq, reader, opts)?);
+            terms.push_back(resolve(mq, range, reader, opts)?);
             Ok(())
         }
     }
 }
 
+/// Resolves a metric term's series for a query range of `range` seconds, refusing terms that would read too
+/// many series or raw points.
 fn resolve(
     mq: &MetricQuery,
+    range: i64,
     reader: &dyn MetricReader,
     opts: &EvalOptions,
 ) -> Result<Term, QueryError> {
@@ -298,6 +308,18 @@ fn resolve(
             metric: mq.metric.clone(),
             count: series.len(),
             limit: opts.max_series,
+        });
+    }
+    // Raw points read: each series stores about one point per native interval (at least 10 s) of the range.
+    let range = range.max(0) as u64;
+    let estimate = series.iter().fold(0u64, |acc, s| {
+        acc.saturating_add(range / u64::from(s.interval.max(DEFAULT_NATIVE_INTERVAL as u32)))
+    });
+    if estimate > opts.max_raw_points as u64 {
+        return Err(QueryError::TooManyPoints {
+            metric: mq.metric.clone(),
+            estimate,
+            limit: opts.max_raw_points,
         });
     }
     let base_interval = series
@@ -663,17 +685,18 @@ fn eval_metric(mq: &MetricQuery, term: &Term, ctx: &Ctx) -> Result<Vec<Group>, Q
             }
             pts
         } else {
-            let mut series: Vec<Vec<Option<f64>>> = members
+            // Borrowed unless `.fill()` rewrites them: a series may belong to several groups.
+            let mut series: Vec<Cow<'_, [Option<f64>]>> = members
                 .iter()
                 .filter_map(|&i| match &per_series[i].1 {
-                    Buckets::Scalars(v) => Some(v.clone()),
+                    Buckets::Scalars(v) => Some(Cow::Borrowed(v.as_slice())),
                     Buckets::Sketches(_) => None,
                 })
                 .collect();
             if let Some((mode, limit)) = fill {
                 series
                     .iter_mut()
-                    .for_each(|s| fill_gaps(s, mode, limit, step));
+                    .for_each(|s| fill_gaps(s.to_mut(), mode, limit, step));
             }
             (0..n)
                 .map(|b| space_aggregate(agg, series.iter().filter_map(|s| s[b])))

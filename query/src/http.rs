@@ -31,6 +31,9 @@ impl QueryState {
     }
 }
 
+/// Longest query text accepted, in bytes; longer text is refused before parsing.
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+
 /// Most values an autocomplete or search answer lists.
 const MAX_SUGGESTIONS: usize = 100;
 
@@ -113,6 +116,12 @@ async fn query_metrics(
     let from = unix_secs(&p, "from")?;
     let to = unix_secs(&p, "to")?;
     let text = required(&p, "query")?.to_string();
+    if text.len() > MAX_QUERY_BYTES {
+        return Err(QueryError::BadParam(format!(
+            "the query is {} bytes long; the limit is {MAX_QUERY_BYTES} bytes",
+            text.len()
+        )));
+    }
     let parsed = crate::parser::parse(&text)?;
     let reader = st.reader.clone();
     let options = st.options.clone();

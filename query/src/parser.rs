@@ -22,6 +22,11 @@ impl std::error::Error for ParseError {}
 /// Deepest nesting of parentheses and functions accepted, so hostile input cannot exhaust the stack.
 const MAX_DEPTH: usize = 64;
 
+/// Most AST nodes (binary operators, function calls, metric terms and numbers) one query may hold, so a long
+/// operator chain such as `1+1+1+…` cannot build a tree deep enough to exhaust the stack when it is planned,
+/// evaluated, printed or dropped.
+pub const MAX_NODES: usize = 1000;
+
 /// Largest `timeshift()` accepted, in seconds (10 years), so shifted times stay far from overflow.
 pub const MAX_TIMESHIFT_SECS: f64 = 315_360_000.0;
 
@@ -31,6 +36,7 @@ pub fn parse(input: &str) -> Result<Query, ParseError> {
         src: input,
         pos: 0,
         depth: 0,
+        nodes: 0,
     };
     let mut exprs = vec![p.expr()?];
     loop {
@@ -49,6 +55,8 @@ struct Parser<'a> {
     src: &'a str,
     pos: usize,
     depth: usize,
+    /// AST nodes counted against [`MAX_NODES`] so far.
+    nodes: usize,
 }
 
 type PResult<T> = Result<T, ParseError>;
@@ -142,6 +150,18 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// Counts one AST node starting at `pos`; refuses the query once it holds more than [`MAX_NODES`].
+    fn node(&mut self, pos: usize) -> PResult<()> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(self.error_at(
+                pos,
+                format!("query is too complex: more than {MAX_NODES} terms and operators"),
+            ));
+        }
+        Ok(())
+    }
+
     // expr := sum
     fn expr(&mut self) -> PResult<Expr> {
         self.enter()?;
@@ -172,6 +192,7 @@ impl<'a> Parser<'a> {
             if op.precedence() != min_prec {
                 return Ok(lhs);
             }
+            self.node(self.pos)?;
             self.pos += 1;
             let rhs = self.binary(min_prec + 1)?;
             let span = Span::new(lhs.span.start, rhs.span.end);
@@ -222,6 +243,7 @@ impl<'a> Parser<'a> {
                 Ok(e)
             }
             Some(c) if c.is_ascii_digit() || c == '.' => {
+                self.node(start)?;
                 let n = self.number()?;
                 Ok(Expr {
                     kind: ExprKind::Number(n),
@@ -277,6 +299,7 @@ impl<'a> Parser<'a> {
             Some('(') => {
                 let func = Func::from_name(word)
                     .ok_or_else(|| self.error_at(start, format!("unknown function {word:?}")))?;
+                self.node(start)?;
                 self.pos += 1;
                 self.call(func, start)
             }
@@ -379,6 +402,7 @@ impl<'a> Parser<'a> {
     }
 
     fn metric_query(&mut self, space_agg: Option<SpaceAgg>, start: usize) -> PResult<Expr> {
+        self.node(start)?;
         let name_start = self.pos;
         let rest = self.rest();
         let len = rest

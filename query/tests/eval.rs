@@ -716,3 +716,75 @@ fn unknown_metric_is_empty_and_limits_hold() {
     let e = run_query("sum:wide{*}", T - 500 * 86_400, T, &st).unwrap_err();
     assert!(e.to_string().contains("the limit is"), "{e}");
 }
+
+#[test]
+fn raw_point_budget_is_estimated_before_reading() {
+    let st = store();
+    // 20 series at 10 s and 5 at 60 s (one stored point each: the estimate uses intervals, not data).
+    for i in 0..20 {
+        put(
+            &st,
+            "fine",
+            &[&format!("host:h{i}")],
+            MetricKind::Gauge,
+            &[(0, 1.0)],
+        );
+    }
+    for i in 0..5 {
+        st.apply(&MetricBatch {
+            points: vec![MetricPoint {
+                interval: 60,
+                ..point(
+                    "coarse",
+                    &[&format!("host:h{i}")],
+                    MetricKind::Gauge,
+                    T,
+                    Value::Scalar(1.0),
+                )
+            }],
+        });
+    }
+    let opts = sightline_query::EvalOptions {
+        max_raw_points: 1_000,
+        ..Default::default()
+    };
+    let eval = |q: &str, secs: i64| {
+        sightline_query::evaluate(&sightline_query::parse(q).unwrap(), T, T + secs, &st, &opts)
+    };
+    // 20 series x 3600 s / 10 s = 7200 points: refused, naming the metric, the estimate and the limit.
+    let e = eval("sum:fine{*}", 3600).unwrap_err();
+    assert_eq!(e.kind(), sightline_model::ErrorKind::BadInput);
+    assert_eq!(
+        e.to_string(),
+        "the query would read about 7200 raw points of \"fine\"; the limit is 1000 (narrow the scope or the time range)"
+    );
+    // The estimate follows the scope filter: 2 series x 360 = 720 points fit.
+    assert!(eval("sum:fine{host:h1 OR host:h2}", 3600).is_ok());
+    // And the range: 20 series x 500 s / 10 s = 1000 points, exactly the limit.
+    assert!(eval("sum:fine{*}", 500).is_ok());
+    assert!(eval("sum:fine{*}", 510).is_err());
+    // Each series counts at its own interval: 5 x 3600 / 60 = 300.
+    assert!(eval("sum:coarse{*}", 3600).is_ok());
+    // Every term is checked on its own, wherever it sits in the expression.
+    let e = eval("sum:coarse{*} + abs(sum:fine{*})", 3600).unwrap_err();
+    assert!(e.to_string().contains("of \"fine\""), "{e}");
+    // The series limit still applies first.
+    let e = sightline_query::evaluate(
+        &sightline_query::parse("sum:fine{*}").unwrap(),
+        T,
+        T + 3600,
+        &st,
+        &sightline_query::EvalOptions {
+            max_series: 10,
+            max_raw_points: 1_000,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("series"), "{e}");
+    // The default budget is 20 million points.
+    assert_eq!(
+        sightline_query::EvalOptions::default().max_raw_points,
+        20_000_000
+    );
+}

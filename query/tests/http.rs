@@ -175,6 +175,58 @@ async fn query_errors_name_the_problem() {
 }
 
 #[tokio::test]
+async fn long_queries_are_refused_not_crashing() {
+    // A 5,000-term chain (~10 KB) once overflowed the evaluator's stack; the parser now refuses it.
+    let chain = vec!["1"; 5000].join("+");
+    let (status, body) = get(&format!(
+        "/api/v1/query?from={T}&to={}&query={}",
+        T + 30,
+        enc(&chain)
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"errors": ["at position 1000: query is too complex: more than 1000 terms and operators"]})
+    );
+    // Metric terms count too: 1,000 terms (under the length cap) stop at the 501st, at byte 8000.
+    let chain = vec!["avg:web.hits{*}"; 1000].join("+");
+    assert!(chain.len() < 16 * 1024);
+    let (status, body) = get(&format!(
+        "/api/v1/query?from={T}&to={}&query={}",
+        T + 30,
+        enc(&chain)
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"errors": ["at position 8000: query is too complex: more than 1000 terms and operators"]})
+    );
+    // Text over 16 KiB is refused before parsing, naming its length and the limit.
+    let long = format!("avg:web.hits{{{}}}", "a".repeat(20_000));
+    let (status, body) = get(&format!(
+        "/api/v1/query?from={T}&to={}&query={}",
+        T + 30,
+        enc(&long)
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"errors": ["the query is 20014 bytes long; the limit is 16384 bytes"]})
+    );
+    // Just under the cap is parsed as usual.
+    let (status, _) = get(&format!(
+        "/api/v1/query?from={T}&to={}&query={}",
+        T + 30,
+        enc(&format!("avg:web.hits{{{}}}", "a".repeat(16_000)))
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn metric_listing_tags_and_search() {
     let (status, body) = get(&format!("/api/v1/metrics?from={}", T - 60)).await;
     assert_eq!(status, StatusCode::OK);

@@ -537,6 +537,64 @@ fn table() {
         "avg:x{:a}",
         Fails(6, "at position 6: tag filter \":a\" has an empty key"),
     );
+    // At most 1000 nodes (operators, calls, metric terms, numbers) per query; the error points at the first
+    // node over the budget. `1+1+…`: node k starts at byte k - 1, so node 1001 at byte 1000.
+    check(
+        &chain("1", 5000),
+        Fails(
+            1000,
+            "at position 1000: query is too complex: more than 1000 terms and operators",
+        ),
+    );
+    check(
+        &chain("1", 501),
+        Fails(
+            1000,
+            "at position 1000: query is too complex: more than 1000 terms and operators",
+        ),
+    );
+    check(
+        &chain("avg:a{*}", 5000),
+        Fails(
+            4500,
+            "at position 4500: query is too complex: more than 1000 terms and operators",
+        ),
+    );
+    // Calls count too: each `abs(1)` is two nodes, each `+` one; node 1001 is the `1` of the 334th call,
+    // at 7 * 333 + 4.
+    check(
+        &chain("abs(1)", 400),
+        Fails(
+            2335,
+            "at position 2335: query is too complex: more than 1000 terms and operators",
+        ),
+    );
+    // The budget is per query, across its comma-separated expressions.
+    check(
+        &vec!["1"; 1001].join(","),
+        Fails(
+            2000,
+            "at position 2000: query is too complex: more than 1000 terms and operators",
+        ),
+    );
+    // The largest chains within the budget parse to the left-nested tree. (Not through `check`: the printed
+    // form parenthesizes every level, deeper than the nesting limit.)
+    for (term, tree, n) in [
+        ("1", num(1.0), 500),
+        ("avg:a{*}", simple(Avg, "a"), 500),
+        ("1", num(1.0), 450),
+    ] {
+        let input = chain(term, n);
+        let mut q = parse(&input).unwrap_or_else(|e| panic!("{n} x {term}: {e}"));
+        q.exprs.iter_mut().for_each(clear_spans);
+        let want = (1..n).fold(tree.clone(), |acc, _| bin(BinOp::Add, acc, tree.clone()));
+        assert_eq!(q.exprs, vec![want], "{n} x {term}");
+    }
+}
+
+/// `term+term+…`, `n` terms.
+fn chain(term: &str, n: usize) -> String {
+    vec![term; n].join("+")
 }
 
 #[test]
@@ -561,6 +619,40 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert!(parse(&deep_scope).is_err());
     let negs = format!("{}1", "-".repeat(10_000));
     assert!(parse(&negs).is_err());
+}
+
+#[test]
+fn largest_queries_evaluate_print_and_drop_on_a_small_stack() {
+    // The server evaluates on 2 MiB blocking threads; the deepest trees the budget admits (a long chain inside
+    // the deepest nesting) must fit even in a debug build.
+    let queries = [
+        format!(
+            "{}{}{}",
+            "abs(".repeat(62),
+            chain("avg:g{*}", 469),
+            ")".repeat(62)
+        ),
+        format!("{}({})", "-".repeat(62), chain("1", 500)),
+        chain("avg:g{*} by {a}", 500),
+    ];
+    for q in queries {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let parsed = parse(&q).unwrap_or_else(|e| panic!("{e}"));
+                assert!(!parsed.to_string().is_empty());
+                let opts = sightline_query::EvalOptions::default();
+                let store = eval_store();
+                let out =
+                    sightline_query::evaluate(&parsed, 1_699_990_000, 1_700_010_000, &store, &opts)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                assert!(!out.series.is_empty());
+                drop(parsed);
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+    }
 }
 
 // ---- property tests ----

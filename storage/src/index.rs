@@ -217,31 +217,29 @@ impl SeriesIndex {
         let dir = self.dir.clone();
         let ids = std::mem::take(&mut self.dirty);
         let dir = dir?;
-        let mut log_bytes = Vec::new();
-        for id in ids.iter() {
-            let m = &self.metas[id as usize];
-            let rec = SeriesRecord {
-                id,
-                key: m.key.clone(),
-                kind: m.kind,
-                interval: m.interval,
-            };
-            let payload = postcard::to_allocvec(&rec).expect("a series record always serializes");
-            log_bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            log_bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-            log_bytes.extend_from_slice(&payload);
-        }
-        let seen: Vec<(&str, i64)> = self
+        // Only a snapshot here (the caller holds the lock); `IndexPersist::write` serializes it.
+        let records = ids
+            .iter()
+            .map(|id| {
+                let m = &self.metas[id as usize];
+                SeriesRecord {
+                    id,
+                    key: m.key.clone(),
+                    kind: m.kind,
+                    interval: m.interval,
+                }
+            })
+            .collect();
+        let seen = self
             .metrics
             .iter()
-            .map(|(k, m)| (k.as_str(), m.last_seen))
+            .map(|(k, m)| (k.clone(), m.last_seen))
             .collect();
-        let metrics_bytes = postcard::to_allocvec(&seen).expect("metric names always serialize");
         Some(IndexPersist {
             dir,
             ids,
-            log_bytes,
-            metrics_bytes,
+            records,
+            seen,
         })
     }
 
@@ -423,23 +421,34 @@ impl SeriesIndex {
 pub struct IndexPersist {
     dir: PathBuf,
     ids: RoaringBitmap,
-    log_bytes: Vec<u8>,
-    metrics_bytes: Vec<u8>,
+    /// The new series records, in id order.
+    records: Vec<SeriesRecord>,
+    /// Every metric name with its last-seen time, sorted by name.
+    seen: Vec<(String, i64)>,
 }
 
 impl IndexPersist {
     /// Appends the new series records to `series.log` (fsync'd; a failed append is cut back so the log
     /// never keeps a torn record in its middle) and rewrites `metrics.bin`. On failure, gives back the ids.
     pub fn write(self) -> Result<(), (RoaringBitmap, StorageError)> {
+        let mut log_bytes = Vec::new();
+        for rec in &self.records {
+            let payload = postcard::to_allocvec(rec).expect("a series record always serializes");
+            log_bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            log_bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            log_bytes.extend_from_slice(&payload);
+        }
+        let metrics_bytes =
+            postcard::to_allocvec(&self.seen).expect("metric names always serialize");
         let log = self.dir.join("series.log");
-        if !self.log_bytes.is_empty() {
+        if !log_bytes.is_empty() {
             let res = (|| {
                 let mut f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(&log)?;
                 let len = f.metadata()?.len();
-                let r = f.write_all(&self.log_bytes).and_then(|_| f.sync_data());
+                let r = f.write_all(&log_bytes).and_then(|_| f.sync_data());
                 if r.is_err() {
                     let _ = f.set_len(len);
                 }
@@ -449,7 +458,7 @@ impl IndexPersist {
                 return Err((self.ids, io_err(&log, e)));
             }
         }
-        crate::block::write_atomic(&self.dir.join("metrics.bin"), &self.metrics_bytes)
+        crate::block::write_atomic(&self.dir.join("metrics.bin"), &metrics_bytes)
             .map_err(|e| (RoaringBitmap::new(), e))
     }
 }

@@ -84,6 +84,7 @@ use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
 use sightline_model::{BatchSink, Limits, MetricBatch, SinkError, WriteOutcome};
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -127,6 +128,24 @@ pub struct MetricStore {
     closed: AtomicBool,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
+    /// WAL records submitted (and applied to the head) whose outcome the store has not seen yet, by LSN. A
+    /// writer removes its own once it has the outcome; a flush settles those it covers (a writer whose future
+    /// was dropped never comes back for its record).
+    unacked: Mutex<BTreeMap<Lsn, Arc<Mutex<Ack>>>>,
+    /// Why the store stopped accepting writes: a WAL record failed after its points went into the head. Those
+    /// points must reach neither a block nor the client's next attempt, so writes and flushes stop until a
+    /// restart replays the WAL (which dropped the failed records).
+    failed: Mutex<Option<String>>,
+    /// Test hook: the next write's WAL ticket resolves to this error instead of the WAL's answer.
+    #[cfg(test)]
+    inject_wal_failure: Mutex<Option<String>>,
+}
+
+/// The outcome of one submitted WAL record, as far as the store knows it.
+enum Ack {
+    Waiting(crate::wal::AppendTicket),
+    /// Taken from the ticket; `Err` holds the failure's text.
+    Done(Result<(), String>),
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> StorageError {
@@ -247,6 +266,10 @@ impl MetricStore {
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
             shutdown_tx,
+            unacked: Mutex::new(BTreeMap::new()),
+            failed: Mutex::new(None),
+            #[cfg(test)]
+            inject_wal_failure: Mutex::new(None),
         }))
     }
 
@@ -277,24 +300,137 @@ impl MetricStore {
     }
 
     /// Writes a batch: WAL submit and head apply under the state lock (so WAL order is head order and a flush
-    /// cuts both at one point), then waits for durability outside it.
+    /// cuts both at one point), then waits for durability outside it. If the WAL fails the record, its points
+    /// are already in the head: the store then stops accepting writes and flushing (see [`MetricStore::failure`]).
     pub async fn write(&self, batch: &MetricBatch) -> Result<WriteOutcome, StorageError> {
         if batch.is_empty() {
             return Ok(WriteOutcome::default());
         }
+        if let Some(e) = self.failed_error() {
+            return Err(e);
+        }
         let bytes = batch.encode();
-        let (outcome, ticket) = {
+        let (outcome, lsn, ack) = {
             let mut st = self.state.write();
+            // Checked again under the lock: another write may have reported a failure while this one waited.
+            if let Some(e) = self.failed_error() {
+                return Err(e);
+            }
             let (lsn, ticket) = self.wal.submit(WAL_KIND_METRICS, bytes)?;
+            #[cfg(test)]
+            let ticket = match self.inject_wal_failure.lock().take() {
+                Some(msg) => {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let _ = tx.send(Err(StorageError::Io {
+                        path: "injected".into(),
+                        source: std::io::Error::other(msg),
+                    }));
+                    rx
+                }
+                None => ticket,
+            };
+            let ack = Arc::new(Mutex::new(Ack::Waiting(ticket)));
+            self.unacked.lock().insert(lsn, ack.clone());
             let st = &mut *st;
             let outcome = st.active.apply(&mut st.index, batch);
             st.active.max_lsn = lsn;
             st.last_lsn = lsn;
-            (outcome, ticket)
+            (outcome, lsn, ack)
         };
         self.metrics.points_written.inc_by(outcome.accepted as u64);
-        ticket.await.map_err(|_| StorageError::Closed)??;
+        let res = std::future::poll_fn(|cx| {
+            let mut a = ack.lock();
+            match &mut *a {
+                Ack::Waiting(rx) => match std::pin::Pin::new(rx).poll(cx) {
+                    std::task::Poll::Ready(r) => {
+                        let r = r.map_err(|_| StorageError::Closed).and_then(|r| r);
+                        // Recorded under the ack's lock, so a flush looking at this record sees the failure.
+                        if let Err(e) = &r {
+                            self.fail(e);
+                        }
+                        *a = Ack::Done(r.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                        std::task::Poll::Ready(r)
+                    }
+                    std::task::Poll::Pending => std::task::Poll::Pending,
+                },
+                Ack::Done(Ok(())) => std::task::Poll::Ready(Ok(())),
+                Ack::Done(Err(cause)) => std::task::Poll::Ready(Err(StorageError::Io {
+                    path: self.dir.join("wal").display().to_string(),
+                    source: std::io::Error::other(cause.clone()),
+                })),
+            }
+        })
+        .await;
+        self.unacked.lock().remove(&lsn);
+        res?;
         Ok(outcome)
+    }
+
+    /// Why the store stopped accepting writes, if it did: a write-ahead-log record failed after its points were
+    /// applied to the head. Cleared only by a restart.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().clone()
+    }
+
+    /// Enters the failed state (once; later failures keep the first cause).
+    fn fail(&self, cause: &StorageError) {
+        let mut f = self.failed.lock();
+        if f.is_none() {
+            tracing::error!(
+                "metric store stopped accepting writes after a write-ahead log failure: {cause}; \
+                 the points of the failed write stay out of blocks; restart to recover"
+            );
+            *f = Some(cause.to_string());
+        }
+    }
+
+    /// The error writes answer in the failed state.
+    fn failed_error(&self) -> Option<StorageError> {
+        self.failed.lock().as_ref().map(|cause| StorageError::Io {
+            path: self.dir.join("wal").display().to_string(),
+            source: std::io::Error::other(format!(
+                "metric store stopped accepting writes after a write-ahead log failure: {cause}; restart to recover"
+            )),
+        })
+    }
+
+    /// Takes the outcome of every WAL record up to `lsn` that no writer has looked at yet, entering the failed
+    /// state if one failed. Called once a rotation covering `lsn` has resolved: the WAL resolves every ticket
+    /// of a record submitted before a rotation before it resolves the rotation, so none is still waiting.
+    fn settle_acks(&self, lsn: Lsn) -> Result<(), StorageError> {
+        let acks: Vec<(Lsn, Arc<Mutex<Ack>>)> = self
+            .unacked
+            .lock()
+            .range(..=lsn)
+            .map(|(l, a)| (*l, a.clone()))
+            .collect();
+        for (l, ack) in acks {
+            let mut a = ack.lock();
+            if let Ack::Waiting(rx) = &mut *a {
+                let r = match rx.try_recv() {
+                    Ok(r) => r,
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                        Err(StorageError::Closed)
+                    }
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                        return Err(StorageError::Overloaded(format!(
+                            "wal record {l} is not settled after the rotation that covers it"
+                        )));
+                    }
+                };
+                if let Err(e) = &r {
+                    self.fail(e);
+                }
+                *a = Ack::Done(r.map_err(|e| e.to_string()));
+            }
+            drop(a);
+            // A writer still waiting finds the outcome in its `ack`; one that went away leaves nothing behind.
+            self.unacked.lock().remove(&l);
+        }
+        match self.failed_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Flushes the head to Parquet: swaps in an empty head and rotates the WAL (under the state lock), writes
@@ -303,6 +439,11 @@ impl MetricStore {
     /// waiting for the WAL writer thread): do not call from an async task; see [`MetricStore::flush`].
     pub fn flush_blocking(&self) -> Result<FlushStats, StorageError> {
         let _maint = self.maint.lock();
+        if self.failure().is_some() {
+            // The head may hold points of a failed WAL record: they must not reach a block, and the WAL must
+            // keep what a restart needs. The failure was logged when it happened.
+            return Ok(FlushStats::default());
+        }
         let started = Instant::now();
         let (frozen, flushed_lsn, rotate) = {
             let mut st = self.state.write();
@@ -350,6 +491,8 @@ impl MetricStore {
         rotate: crate::wal::RotateTicket,
     ) -> Result<FlushStats, StorageError> {
         let new_segment = rotate.blocking_recv().map_err(|_| StorageError::Closed)??;
+        // Every record in the frozen head is now written or failed; a failed one must not be flushed.
+        self.settle_acks(flushed_lsn)?;
         let mut next_file = self.state.read().manifest.next_file;
         let mut metas = Vec::new();
         for (start, w) in block::head_to_writers(frozen, self.cfg.block_secs) {
@@ -629,7 +772,23 @@ impl MetricReader for MetricStore {
         for (id, d) in active {
             add(id, d);
         }
-        Ok(ids.iter().map(|id| acc[id].clone()).collect())
+        // Move each series' data out; only an id asked for more than once is copied (for all but its last use).
+        let mut uses: HashMap<SeriesId, usize> = HashMap::with_capacity(kinds.len());
+        for id in ids {
+            *uses.entry(*id).or_default() += 1;
+        }
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let left = uses.get_mut(id).expect("every id was counted");
+                *left -= 1;
+                if *left == 0 {
+                    acc.remove(id).expect("every id has an entry")
+                } else {
+                    acc[id].clone()
+                }
+            })
+            .collect())
     }
 }
 
@@ -1085,6 +1244,149 @@ mod tests {
         let s = open(dir.path());
         assert_eq!(read_all(&s, "c", 0, 1000), [vec![(100, 3.0)]]);
         assert_eq!(read_all(&s, "g", 0, 1000), [vec![(100, 2.0)]]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_wal_write_stops_writes_and_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        s.write_metrics(batch(&[("c", Count, 100, 1.0)]))
+            .await
+            .unwrap();
+        // The next write's WAL record fails after its points went into the head.
+        *s.inject_wal_failure.lock() = Some("disk on fire".into());
+        let err = s
+            .write_metrics(batch(&[("c", Count, 100, 5.0), ("c", Count, 200, 5.0)]))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+        assert!(s.failure().unwrap().contains("disk on fire"));
+        // The client retries: refused, and nothing more goes into the head.
+        let points = s.head_points();
+        let err = s
+            .write_metrics(batch(&[("c", Count, 100, 5.0), ("c", Count, 200, 5.0)]))
+            .await
+            .unwrap_err();
+        let SinkError::Io(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            msg.contains(
+                "metric store stopped accepting writes after a write-ahead log failure: \
+                 i/o error on injected: disk on fire; restart to recover"
+            ),
+            "{msg}"
+        );
+        assert_eq!(s.head_points(), points);
+        // A flush writes no block (the failed points stay out of Parquet) and truncates no WAL segment.
+        let wal_before = wal_bytes(dir.path());
+        assert_eq!(s.flush().await.unwrap(), FlushStats::default());
+        assert!(s.blocks().is_empty());
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("blocks"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "manifest.json")
+            .collect();
+        assert!(files.is_empty(), "{files:?}");
+        assert_eq!(wal_bytes(dir.path()), wal_before);
+    }
+
+    /// A real WAL failure (its directory gone when it needs a new segment): the write fails, the store stops
+    /// accepting writes and flushing, and a restart serves exactly the acknowledged points.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wal_failure_then_restart_keeps_only_acknowledged_points() {
+        let dir = tempfile::tempdir().unwrap();
+        // Tiny segments: every write closes its segment, so the next one must create a file.
+        let cfg = StorageConfig {
+            wal: WalConfig {
+                segment_bytes: 1,
+                ..WalConfig::default()
+            },
+            ..StorageConfig::default()
+        };
+        let s = open_cfg(dir.path(), cfg.clone());
+        s.write_metrics(batch(&[("c", Count, 100, 1.0)]))
+            .await
+            .unwrap();
+        let wal = dir.path().join("wal");
+        let away = dir.path().join("wal.away");
+        std::fs::rename(&wal, &away).unwrap();
+        std::fs::write(&wal, b"not a directory").unwrap();
+        let err = s
+            .write_metrics(batch(&[("c", Count, 100, 5.0)]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SinkError::Io(_)), "{err:?}");
+        std::fs::remove_file(&wal).unwrap();
+        std::fs::rename(&away, &wal).unwrap();
+        // The WAL works again, but the store does not take the retry: the failed points are in its head.
+        let err = s
+            .write_metrics(batch(&[("c", Count, 100, 5.0)]))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("stopped accepting writes after a write-ahead log failure"),
+            "{err}"
+        );
+        assert_eq!(s.flush().await.unwrap(), FlushStats::default());
+        assert!(s.blocks().is_empty());
+        s.shutdown().await;
+        drop(s);
+        let s = open_cfg(dir.path(), cfg);
+        assert_eq!(s.failure(), None);
+        assert_eq!(read_all(&s, "c", 0, 1000), [vec![(100, 1.0)]]);
+        s.write_metrics(batch(&[("c", Count, 100, 5.0)]))
+            .await
+            .unwrap();
+        s.flush().await.unwrap();
+        assert_eq!(read_all(&s, "c", 0, 1000), [vec![(100, 6.0)]]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn flush_settles_a_failed_write_nobody_awaited() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        s.write_metrics(batch(&[("c", Count, 100, 1.0)]))
+            .await
+            .unwrap();
+        // A failed write whose outcome nobody looked at (its future is gone before it saw the ticket): the
+        // flush that covers it finds the failure itself and writes nothing.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tx.send(Err(StorageError::Io {
+            path: "injected".into(),
+            source: std::io::Error::other("lost write"),
+        }))
+        .unwrap();
+        {
+            let mut st = s.state.write();
+            let lsn = st.last_lsn + 1;
+            let (real, _ticket) = s
+                .wal
+                .submit(WAL_KIND_METRICS, batch(&[("c", Count, 100, 9.0)]).encode())
+                .unwrap();
+            assert_eq!(real, lsn);
+            s.unacked
+                .lock()
+                .insert(lsn, Arc::new(Mutex::new(Ack::Waiting(rx))));
+            let st = &mut *st;
+            st.active
+                .apply(&mut st.index, &batch(&[("c", Count, 100, 9.0)]));
+            st.active.max_lsn = lsn;
+            st.last_lsn = lsn;
+        }
+        let err = s.flush().await.unwrap_err();
+        assert!(err.to_string().contains("lost write"), "{err}");
+        assert!(s.blocks().is_empty());
+        assert!(s.unacked.lock().is_empty());
+        // Still readable (in the head), but no more writes and no flushes.
+        assert_eq!(read_all(&s, "c", 0, 1000), [vec![(100, 10.0)]]);
+        assert!(s
+            .write_metrics(batch(&[("c", Count, 1, 1.0)]))
+            .await
+            .is_err());
+        assert_eq!(s.flush().await.unwrap(), FlushStats::default());
+        assert!(s.blocks().is_empty());
     }
 
     #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ pub const MAX_METRIC_NAME_LEN: usize = 200;
 /// Most per-series error messages reported for one request; the rest are summed up in one last message.
 pub const MAX_ERROR_MESSAGES: usize = 100;
 /// Timestamps at or above this are not unix seconds (they are year 5138 or later): most likely milliseconds.
-const MAX_TIMESTAMP: i64 = 100_000_000_000;
+pub(crate) const MAX_TIMESTAMP: i64 = 100_000_000_000;
 
 /// What a request body turned into: the points of every good series, and one message per rejected series.
 #[derive(Debug, Clone, Default, PartialEq)]

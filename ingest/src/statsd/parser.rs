@@ -5,6 +5,7 @@
 //! `_e{<tlen>,<xlen>}:<title>|<text>|d:|h:|k:|p:|s:|t:|#` and service checks `_sc|<name>|<0-3>|d:|h:|#|m:`.
 //! Extension fields may come in any order; unknown ones (`|e:…`, `|card:…`) are ignored, as the Agent does.
 
+use crate::datadog::parse::MAX_TIMESTAMP;
 use sightline_model::{Event, EventPriority, ServiceCheck, TagError, TagSet};
 use std::fmt;
 
@@ -121,6 +122,9 @@ pub enum ParseError {
     BadSampleRate { rate: String, line: String },
     /// `T<ts>` that is not a positive integer.
     BadTimestamp { timestamp: String, line: String },
+    /// `T<ts>` at or above 1e11 (year 5138 or later): not unix seconds, most likely milliseconds.
+    /// Counted as `bad_timestamp`.
+    TimestampTooLarge { timestamp: i64, line: String },
     /// A malformed `_e{…}` event.
     BadEvent { detail: String, line: String },
     /// A malformed `_sc|…` service check.
@@ -152,7 +156,9 @@ impl ParseError {
             ParseError::BadValue { .. } => "bad_value",
             ParseError::BadType { .. } => "bad_type",
             ParseError::BadSampleRate { .. } => "bad_sample_rate",
-            ParseError::BadTimestamp { .. } => "bad_timestamp",
+            ParseError::BadTimestamp { .. } | ParseError::TimestampTooLarge { .. } => {
+                "bad_timestamp"
+            }
             ParseError::BadEvent { .. } => "bad_event",
             ParseError::BadServiceCheck { .. } => "bad_service_check",
             ParseError::TooManyTags { .. } => "too_many_tags",
@@ -216,6 +222,13 @@ impl fmt::Display for ParseError {
                 write!(
                     f,
                     "bad timestamp {timestamp:?} in line {line:?}: expected positive unix seconds"
+                )
+            }
+            ParseError::TimestampTooLarge { timestamp, line } => {
+                write!(
+                    f,
+                    "bad timestamp {timestamp} in line {line:?}: too large for unix seconds (it \
+                     looks like milliseconds); expected seconds below {MAX_TIMESTAMP}"
                 )
             }
             ParseError::BadEvent { detail, line } => write!(f, "bad event {line:?}: {detail}"),
@@ -367,6 +380,12 @@ fn parse_metric(line: &str) -> Result<MetricLine<'_>, ParseError> {
             out.container_id = Some(id);
         } else if let Some(ts) = field.strip_prefix('T') {
             out.timestamp = match ts.parse::<i64>() {
+                Ok(t) if t >= MAX_TIMESTAMP => {
+                    return Err(ParseError::TimestampTooLarge {
+                        timestamp: t,
+                        line: quote(line),
+                    })
+                }
                 Ok(t) if t > 0 => Some(t),
                 _ => {
                     return Err(ParseError::BadTimestamp {
@@ -696,6 +715,25 @@ mod tests {
         check("a:1|c|T", Err("bad_timestamp"));
         check("a:1|c|T-5", Err("bad_timestamp"));
         check("a:1|c|T12.5", Err("bad_timestamp"));
+        // At or above 1e11 is not unix seconds (year 5138 or later): most likely milliseconds.
+        check("a:1|c|T1700000000000", Err("bad_timestamp"));
+        check("a:1|c|T100000000000", Err("bad_timestamp"));
+        check("a:1|c|T9223372036854775807", Err("bad_timestamp"));
+        check("a:1|c|T99999999999999999999", Err("bad_timestamp"));
+        check(
+            "a:1|c|T99999999999",
+            Ok(with(
+                metric("a", MetricType::Count, vec![Number(1.0)]),
+                |m| {
+                    m.timestamp = Some(99_999_999_999);
+                },
+            )),
+        );
+        let e = parse_line(b"a:1|c|T1700000000000").unwrap_err();
+        assert_eq!(e.reason(), "bad_timestamp");
+        let msg = e.to_string();
+        assert!(msg.contains("1700000000000"), "{msg}");
+        assert!(msg.contains("milliseconds"), "{msg}");
         let e = parse_line(b"a:1|zz").unwrap_err();
         assert_eq!(
             e.to_string(),

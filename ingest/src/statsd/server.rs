@@ -17,10 +17,14 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How often a blocked receive thread wakes up to check for shutdown.
 const RECV_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long a receive thread keeps reading what is queued on the socket once shutdown is requested. A
+/// sender that keeps the socket non-empty would otherwise keep the thread, and `shutdown`, alive for ever;
+/// what is still queued at the deadline is dropped with the socket.
+const DRAIN_DEADLINE: Duration = Duration::from_millis(200);
 
 /// DogStatsD receiver settings (`[statsd]` in the config file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,8 +193,8 @@ impl StatsdReceiver {
         self.aggregator.take_events()
     }
 
-    /// Stops the receive threads (after they read what is already queued on the socket), stops the flush
-    /// task, and flushes once more.
+    /// Stops the receive threads (after they read what is already queued on the socket, for at most 200 ms
+    /// so that steady traffic cannot keep them running), stops the flush task, and flushes once more.
     pub async fn shutdown(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         let threads = std::mem::take(&mut self.threads);
@@ -286,7 +290,8 @@ fn set_recv_buffer(socket: &Socket, bytes: usize) {
     }
 }
 
-/// One receive thread: reads batches of datagrams until `stop`, then drains what is already queued.
+/// One receive thread: reads batches of datagrams until `stop`, then drains what is already queued until
+/// the socket is empty or [`DRAIN_DEADLINE`] has passed, whichever comes first.
 fn receive_loop(
     socket: &UdpSocket,
     shard: usize,
@@ -303,11 +308,24 @@ fn receive_loop(
         MultiHeaders::<SockaddrStorage>::preallocate(cfg.batch_size, Some(nix::cmsg_space!(u32)));
     let mut received: Vec<(usize, bool)> = Vec::with_capacity(cfg.batch_size);
     let metrics = aggregator.metrics();
-    let mut draining = false;
+    // When draining: the time by which to return even if datagrams are still arriving.
+    let mut drain_until: Option<Instant> = None;
     loop {
-        if !draining && stop.load(Ordering::Relaxed) {
-            draining = true;
+        match drain_until {
+            None if stop.load(Ordering::Relaxed) => {
+                drain_until = Some(Instant::now() + DRAIN_DEADLINE);
+            }
+            Some(deadline) if Instant::now() >= deadline => {
+                tracing::debug!(
+                    shard,
+                    "dogstatsd: stopped draining after {DRAIN_DEADLINE:?}; datagrams still queued \
+                     are dropped"
+                );
+                return;
+            }
+            _ => {}
         }
+        let draining = drain_until.is_some();
         let flags = if draining {
             MsgFlags::MSG_DONTWAIT
         } else {
@@ -459,6 +477,77 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("sightline_statsd_dropped_total 0"), "{text}");
+    }
+
+    /// Sets the flag when dropped, so the sender threads stop even when an assertion fails.
+    struct StopOnDrop(Arc<AtomicBool>);
+
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_returns_under_steady_traffic() {
+        const LINES: usize = 50;
+        let sink = Arc::new(MemorySink::default());
+        let mut registry = Registry::default();
+        let cfg = StatsdConfig {
+            threads: 1,
+            batch_size: 8,
+            flush_interval_ms: 50,
+            ..StatsdConfig::default()
+        };
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let rx = StatsdReceiver::start(addr, cfg, Limits::default(), sink.clone(), &mut registry)
+            .unwrap();
+        let bound = rx.local_addr();
+        let aggregator = rx.aggregator().clone();
+
+        // Several senders, each datagram many lines: the receiver cannot empty the socket.
+        let stop = Arc::new(AtomicBool::new(false));
+        let _stop_senders = StopOnDrop(stop.clone());
+        let datagram = "blast:1|c|#env:test\n".repeat(LINES);
+        let senders: Vec<_> = (0..4)
+            .map(|_| {
+                let (stop, datagram) = (stop.clone(), datagram.clone());
+                std::thread::spawn(move || {
+                    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+                    let give_up = Instant::now() + Duration::from_secs(10);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < give_up {
+                        // Errors (a full buffer, the receiver gone) do not matter here.
+                        let _ = client.send_to(datagram.as_bytes(), bound);
+                    }
+                })
+            })
+            .collect();
+        // Let traffic build up (and a few periodic flushes happen) before asking to stop.
+        let waited = Instant::now();
+        while aggregator.metrics().datagrams.get() < 100 {
+            assert!(
+                waited.elapsed() < Duration::from_secs(5),
+                "no traffic received"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(2), rx.shutdown())
+            .await
+            .unwrap_or_else(|_| panic!("shutdown did not return within 2 s under steady traffic"));
+        let took = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        for s in senders {
+            s.join().unwrap();
+        }
+
+        // Everything received was written, by the periodic flushes or the final one.
+        let received = aggregator.metrics().datagrams.get();
+        assert!(received >= 100, "received {received}");
+        assert_eq!(total(&sink, "blast"), (received as usize * LINES) as f64);
+        assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
     }
 
     #[test]
