@@ -24,7 +24,90 @@ use sightline_model::{
     SinkError, Sketch, Value, WriteOutcome,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Fast hashing for the per-line maps (keys come from clients, so keep foldhash's per-process seed).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A shard's handle on one series: the key behind an `Arc` that the shard's [`SeriesCache`] hands out once
+/// per series, so identity (the pointer) stands for equality within a shard and hashing is one word.
+#[derive(Debug, Clone)]
+struct SeriesRef(Arc<SeriesKey>);
+
+impl PartialEq for SeriesRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SeriesRef {}
+
+impl Hash for SeriesRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state)
+    }
+}
+
+/// Series cache entries not used for this long are forgotten (their next line builds the key again).
+const CACHE_IDLE_SECS: i64 = 300;
+
+/// Per-shard map from a line's raw series bytes (name, raw tags, container id) to its normalized
+/// [`SeriesKey`]: the common case of a series seen before skips tag normalization, sorting and allocation.
+#[derive(Default)]
+struct SeriesCache {
+    map: FastMap<Box<[u8]>, (SeriesRef, i64)>,
+    /// Scratch buffer for the raw key of the line being looked up.
+    buf: Vec<u8>,
+    last_sweep: i64,
+}
+
+impl SeriesCache {
+    /// The series of line `m`, building and caching it on first sight. Tag limit errors are not cached.
+    fn resolve(
+        &mut self,
+        m: &MetricLine<'_>,
+        secs: i64,
+        limits: &Limits,
+    ) -> Result<SeriesRef, ParseError> {
+        self.buf.clear();
+        self.buf.extend_from_slice(m.name.as_bytes());
+        for t in &m.tags {
+            self.buf.push(0);
+            self.buf.extend_from_slice(t.as_bytes());
+        }
+        if let Some(c) = m.container_id {
+            self.buf.push(1);
+            self.buf.extend_from_slice(c.as_bytes());
+        }
+        if let Some((series, seen)) = self.map.get_mut(self.buf.as_slice()) {
+            *seen = secs;
+            return Ok(series.clone());
+        }
+        let tags = m.tag_set(limits.max_tags_per_point, limits.max_tag_length)?;
+        let series = SeriesRef(Arc::new(SeriesKey::new(m.name, tags)));
+        self.map
+            .insert(self.buf.as_slice().into(), (series.clone(), secs));
+        Ok(series)
+    }
+
+    /// Forgets entries idle for [`CACHE_IDLE_SECS`], at most once a minute.
+    fn sweep(&mut self, now_secs: i64) {
+        if now_secs - self.last_sweep >= 60 {
+            self.last_sweep = now_secs;
+            self.map
+                .retain(|_, (_, seen)| now_secs - *seen <= CACHE_IDLE_SECS);
+        }
+    }
+}
+
+/// A receive thread's shard: its series cache and what it aggregated since the last flush.
+#[derive(Default)]
+struct Shard {
+    cache: SeriesCache,
+    pending: Pending,
+}
 
 /// Width of an aggregation bucket, in seconds (the Agent's flush interval).
 pub const BUCKET_SECS: i64 = 10;
@@ -89,15 +172,15 @@ impl GaugeOp {
 /// One shard's state since the last flush.
 #[derive(Default)]
 struct Pending {
-    counts: HashMap<(i64, SeriesKey), f64>,
-    sketches: HashMap<(i64, SeriesKey, MetricKind), Sketch>,
-    gauges: HashMap<(i64, SeriesKey), GaugeOp>,
-    sets: HashMap<(i64, SeriesKey), HashSet<String>>,
+    counts: FastMap<(i64, SeriesRef), f64>,
+    sketches: FastMap<(i64, SeriesRef, MetricKind), Sketch>,
+    gauges: FastMap<(i64, SeriesRef), GaugeOp>,
+    sets: FastMap<(i64, SeriesRef), HashSet<String>>,
     stamped: Vec<MetricPoint>,
 }
 
 impl Pending {
-    fn add(&mut self, series: SeriesKey, m: &MetricLine<'_>, bucket: i64, now_ns: i128) {
+    fn add(&mut self, series: SeriesRef, m: &MetricLine<'_>, bucket: i64, now_ns: i128) {
         let weight = (1.0 / m.sample_rate).round().max(1.0) as u64;
         let numbers = || {
             m.values.iter().map(|v| match v {
@@ -128,7 +211,7 @@ impl Pending {
                 0
             };
             self.stamped.push(MetricPoint {
-                series,
+                series: SeriesKey::clone(&series.0),
                 kind,
                 timestamp: ts,
                 interval,
@@ -197,7 +280,7 @@ struct FlushState {
 
 /// Sharded DogStatsD aggregator: one shard per receive thread, one flusher.
 pub struct Aggregator {
-    shards: Box<[Mutex<Pending>]>,
+    shards: Box<[Mutex<Shard>]>,
     flush: Mutex<FlushState>,
     events: Mutex<VecDeque<StatsdEvent>>,
     limits: Limits,
@@ -209,7 +292,7 @@ impl Aggregator {
     pub fn new(shards: usize, limits: Limits, metrics: StatsdMetrics) -> Aggregator {
         Aggregator {
             shards: (0..shards.max(1))
-                .map(|_| Mutex::new(Pending::default()))
+                .map(|_| Mutex::new(Shard::default()))
                 .collect(),
             flush: Mutex::new(FlushState::default()),
             events: Mutex::new(VecDeque::new()),
@@ -248,16 +331,14 @@ impl Aggregator {
             lines += 1;
             match line {
                 Err(e) => self.count_error(&e),
-                Ok(Line::Metric(m)) => match m
-                    .tag_set(self.limits.max_tags_per_point, self.limits.max_tag_length)
-                {
-                    Err(e) => self.count_error(&e),
-                    Ok(tags) => {
-                        let p = pending
-                            .get_or_insert_with(|| self.shards[shard % self.shards.len()].lock());
-                        p.add(SeriesKey::new(m.name, tags), &m, bucket, now_ns);
+                Ok(Line::Metric(m)) => {
+                    let s = &mut **pending
+                        .get_or_insert_with(|| self.shards[shard % self.shards.len()].lock());
+                    match s.cache.resolve(&m, secs, &self.limits) {
+                        Ok(series) => s.pending.add(series, &m, bucket, now_ns),
+                        Err(e) => self.count_error(&e),
                     }
-                },
+                }
                 Ok(Line::Event(mut ev)) => {
                     ev.timestamp.get_or_insert(secs);
                     self.push_event(StatsdEvent::Event(ev));
@@ -297,7 +378,11 @@ impl Aggregator {
         let pendings: Vec<Pending> = self
             .shards
             .iter()
-            .map(|s| std::mem::take(&mut *s.lock()))
+            .map(|s| {
+                let mut s = s.lock();
+                s.cache.sweep(now_secs);
+                std::mem::take(&mut s.pending)
+            })
             .collect();
         let mut state = self.flush.lock();
         let mut points = Vec::new();
@@ -306,22 +391,27 @@ impl Aggregator {
         let mut sketches: HashMap<(i64, SeriesKey, MetricKind), Sketch> = HashMap::new();
         let mut gauge_ops: HashMap<(i64, SeriesKey), Vec<GaugeOp>> = HashMap::new();
         let mut set_changes: HashSet<(i64, SeriesKey)> = HashSet::new();
+        // Shards share no series handles, so merge them by the keys' values (once per series per flush).
+        let key = |s: SeriesRef| Arc::unwrap_or_clone(s.0);
         for p in pendings {
-            for (k, v) in p.counts {
-                *counts.entry(k).or_default() += v;
+            for ((b, s), v) in p.counts {
+                *counts.entry((b, key(s))).or_default() += v;
             }
-            for (k, sk) in p.sketches {
-                match sketches.get_mut(&k) {
-                    Some(have) => have.merge(&sk),
-                    None => {
-                        sketches.insert(k, sk);
+            for ((b, s, kind), sk) in p.sketches {
+                match sketches.entry((b, key(s), kind)) {
+                    std::collections::hash_map::Entry::Occupied(mut have) => {
+                        have.get_mut().merge(&sk)
+                    }
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(sk);
                     }
                 }
             }
-            for (k, op) in p.gauges {
-                gauge_ops.entry(k).or_default().push(op);
+            for ((b, s), op) in p.gauges {
+                gauge_ops.entry((b, key(s))).or_default().push(op);
             }
-            for (k, values) in p.sets {
+            for ((b, s), values) in p.sets {
+                let k = (b, key(s));
                 let have = state.sets.entry(k.clone()).or_default();
                 let before = have.len();
                 have.extend(values);
@@ -760,5 +850,55 @@ mod tests {
         a.ingest(0, b"a:1|c", at(3.0));
         assert!(a.flush(&FailingSink, at(3.0)).await.is_err());
         assert_eq!(a.metrics().flush_errors.get(), 1);
+    }
+
+    #[test]
+    fn series_cache_merges_raw_spellings_and_forgets_idle_series() {
+        let a = agg(1);
+        // Three spellings of one series: tag order, key case and a duplicate tag differ only in raw bytes.
+        a.ingest(
+            0,
+            b"c.hits:1|c|#b:2,a:1\nc.hits:2|c|#a:1,b:2\nc.hits:4|c|#A:1,b:2,b:2",
+            at(1.0),
+        );
+        a.ingest(0, b"c.hits:8|c|#b:2,a:1|c:abc", at(2.0));
+        let batch = a.collect(at(3.0));
+        let mut got: Vec<(String, f64)> = find(&batch, "c.hits")
+            .iter()
+            .map(|p| (p.series.tags.to_string(), scalar(p)))
+            .collect();
+        got.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            got,
+            vec![
+                ("a:1,b:2".to_string(), 7.0),
+                ("a:1,b:2,container_id:abc".to_string(), 8.0)
+            ]
+        );
+        assert_eq!(a.shards[0].lock().cache.map.len(), 4);
+
+        // Idle entries go at the first sweep after CACHE_IDLE_SECS; a used one stays.
+        a.ingest(0, b"c.hits:1|c|#a:1,b:2", at(200.0));
+        a.collect(at(200.0 + CACHE_IDLE_SECS as f64));
+        assert_eq!(a.shards[0].lock().cache.map.len(), 1);
+        a.ingest(0, b"c.hits:1|c|#b:2,a:1", at(700.0));
+        let batch = a.collect(at(701.0));
+        assert_eq!(find(&batch, "c.hits").len(), 1);
+    }
+
+    #[test]
+    fn lines_over_tag_limits_are_refused_every_time() {
+        let limits = Limits {
+            max_tags_per_point: 2,
+            ..Limits::default()
+        };
+        let a = Aggregator::new(1, limits, StatsdMetrics::default());
+        for _ in 0..3 {
+            a.ingest(0, b"c.many:1|c|#a:1,b:2,c:3\nc.ok:1|c|#a:1", at(1.0));
+        }
+        assert_eq!(a.metrics().parse_error_count("too_many_tags"), 3);
+        let batch = a.collect(at(2.0));
+        assert!(find(&batch, "c.many").is_empty());
+        assert_eq!(scalar(find(&batch, "c.ok")[0]), 3.0);
     }
 }
