@@ -1288,7 +1288,9 @@ mod tests {
             .filter(|n| n != "manifest.json")
             .collect();
         assert!(files.is_empty(), "{files:?}");
-        assert_eq!(wal_bytes(dir.path()), wal_before);
+        // (The injected failure replaces only the ticket: the record itself may still be landing, so the log
+        // can grow here, but nothing may be cut from it.)
+        assert!(wal_bytes(dir.path()) >= wal_before);
     }
 
     /// A real WAL failure (its directory gone when it needs a new segment): the write fails, the store stops
