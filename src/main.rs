@@ -4,6 +4,11 @@
 mod config;
 mod server;
 
+/// mimalloc rather than glibc's allocator: DogStatsD aggregation and large request bodies allocate and free
+/// heavily across threads (in-process ingest+aggregate, 1M series: 0.25M -> 0.62M lines/s).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Args, Parser, Subcommand};
 use config::Config;
 use std::path::PathBuf;
