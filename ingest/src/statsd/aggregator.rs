@@ -16,7 +16,9 @@
 //! Only series that changed since the previous flush are emitted. Events and service checks are counted and
 //! queued (bounded) for [`Aggregator::take_events`].
 
-use super::parser::{parse_datagram, Line, MetricLine, MetricType, MetricValue, ParseError};
+use super::parser::{
+    parse_fast, parse_line, Line, MetricLine, MetricType, MetricValue, ParseError,
+};
 use super::StatsdMetrics;
 use parking_lot::Mutex;
 use sightline_model::{
@@ -63,7 +65,48 @@ struct SeriesCache {
     last_sweep: i64,
 }
 
+/// Writes the cache key of a series into `buf`: the name, the tags field (tags joined by `,`) and the
+/// container id, each length-prefixed so no bytes inside them can make two series collide.
+fn encode_key<'t>(
+    buf: &mut Vec<u8>,
+    name: &[u8],
+    tags: impl Iterator<Item = &'t [u8]> + Clone,
+    container: &[u8],
+) {
+    buf.clear();
+    buf.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    buf.extend_from_slice(name);
+    let tags_len: usize = tags
+        .clone()
+        .enumerate()
+        .map(|(i, t)| t.len() + usize::from(i > 0))
+        .sum();
+    buf.extend_from_slice(&(tags_len as u32).to_le_bytes());
+    for (i, t) in tags.enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(t);
+    }
+    buf.extend_from_slice(container);
+}
+
 impl SeriesCache {
+    /// The cached series for raw line bytes read by the fast path, if the full parser has seen it.
+    fn lookup(
+        &mut self,
+        name: &[u8],
+        tags: &[u8],
+        container: &[u8],
+        secs: i64,
+    ) -> Option<SeriesRef> {
+        let tags = (!tags.is_empty()).then_some(tags);
+        encode_key(&mut self.buf, name, tags.into_iter(), container);
+        let (series, seen) = self.map.get_mut(self.buf.as_slice())?;
+        *seen = secs;
+        Some(series.clone())
+    }
+
     /// The series of line `m`, building and caching it on first sight. Tag limit errors are not cached.
     fn resolve(
         &mut self,
@@ -71,16 +114,9 @@ impl SeriesCache {
         secs: i64,
         limits: &Limits,
     ) -> Result<SeriesRef, ParseError> {
-        self.buf.clear();
-        self.buf.extend_from_slice(m.name.as_bytes());
-        for t in &m.tags {
-            self.buf.push(0);
-            self.buf.extend_from_slice(t.as_bytes());
-        }
-        if let Some(c) = m.container_id {
-            self.buf.push(1);
-            self.buf.extend_from_slice(c.as_bytes());
-        }
+        let tags = m.tags.iter().map(|t| t.as_bytes());
+        let container = m.container_id.unwrap_or("").as_bytes();
+        encode_key(&mut self.buf, m.name.as_bytes(), tags, container);
         if let Some((series, seen)) = self.map.get_mut(self.buf.as_slice()) {
             *seen = secs;
             return Ok(series.clone());
@@ -179,8 +215,27 @@ struct Pending {
     stamped: Vec<MetricPoint>,
 }
 
+/// What a line contributes, whichever parser read it.
+struct Sample<'a> {
+    kind: MetricType,
+    values: &'a [MetricValue<'a>],
+    sample_rate: f64,
+    timestamp: Option<i64>,
+}
+
+impl<'a> Sample<'a> {
+    fn of(m: &'a MetricLine<'a>) -> Sample<'a> {
+        Sample {
+            kind: m.kind,
+            values: &m.values,
+            sample_rate: m.sample_rate,
+            timestamp: m.timestamp,
+        }
+    }
+}
+
 impl Pending {
-    fn add(&mut self, series: SeriesRef, m: &MetricLine<'_>, bucket: i64, now_ns: i128) {
+    fn add(&mut self, series: SeriesRef, m: Sample<'_>, bucket: i64, now_ns: i128) {
         let weight = (1.0 / m.sample_rate).round().max(1.0) as u64;
         let numbers = || {
             m.values.iter().map(|v| match v {
@@ -226,7 +281,7 @@ impl Pending {
             }
             MetricType::Gauge => {
                 let op = self.gauges.entry((bucket, series)).or_default();
-                for v in &m.values {
+                for v in m.values {
                     match v {
                         MetricValue::Number(n) => {
                             op.set = Some((*n, now_ns));
@@ -242,7 +297,7 @@ impl Pending {
             }
             MetricType::Set => {
                 let set = self.sets.entry((bucket, series)).or_default();
-                for v in &m.values {
+                for v in m.values {
                     if let MetricValue::Set(s) = v {
                         if !set.contains(*s) {
                             set.insert((*s).to_string());
@@ -327,15 +382,39 @@ impl Aggregator {
         let bucket = bucket_of(secs);
         let mut lines = 0u64;
         let mut pending = None;
-        for line in parse_datagram(datagram) {
+        for line in datagram.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
             lines += 1;
-            match line {
+            // Fast path: a plain one-value line of a series the cache knows.
+            if let Some(f) = parse_fast(line) {
+                let s = &mut **pending
+                    .get_or_insert_with(|| self.shards[shard % self.shards.len()].lock());
+                if let Some(series) = s.cache.lookup(f.name, f.tags, f.container, secs) {
+                    let value = if f.delta {
+                        MetricValue::GaugeDelta(f.value)
+                    } else {
+                        MetricValue::Number(f.value)
+                    };
+                    let sample = Sample {
+                        kind: f.kind,
+                        values: std::slice::from_ref(&value),
+                        sample_rate: f.sample_rate,
+                        timestamp: None,
+                    };
+                    s.pending.add(series, sample, bucket, now_ns);
+                    continue;
+                }
+            }
+            match parse_line(line) {
                 Err(e) => self.count_error(&e),
                 Ok(Line::Metric(m)) => {
                     let s = &mut **pending
                         .get_or_insert_with(|| self.shards[shard % self.shards.len()].lock());
                     match s.cache.resolve(&m, secs, &self.limits) {
-                        Ok(series) => s.pending.add(series, &m, bucket, now_ns),
+                        Ok(series) => s.pending.add(series, Sample::of(&m), bucket, now_ns),
                         Err(e) => self.count_error(&e),
                     }
                 }
@@ -900,5 +979,25 @@ mod tests {
         let batch = a.collect(at(2.0));
         assert!(find(&batch, "c.many").is_empty());
         assert_eq!(scalar(find(&batch, "c.ok")[0]), 3.0);
+    }
+
+    #[test]
+    fn fast_and_full_paths_aggregate_alike() {
+        let a = agg(1);
+        // The first datagram warms the cache through the full parser (its second gauge line already takes
+        // the fast path); the second is read entirely by the fast path.
+        let gram = b"f.c:2|c|@0.5|#a:1\nf.g:10|g|#a:1\nf.g:+5|g|#a:1\nf.t:3|ms|@0.25|c:ctr\nf.d:7|d\nf.d:-1|d";
+        a.ingest(0, gram, at(1.0));
+        a.ingest(0, gram, at(2.0));
+        let batch = a.collect(at(3.0));
+        assert_eq!(scalar(find(&batch, "f.c")[0]), 8.0);
+        assert_eq!(find(&batch, "f.c")[0].series, series("f.c", &["a:1"]));
+        assert_eq!(scalar(find(&batch, "f.g")[0]), 15.0);
+        let t = find(&batch, "f.t");
+        assert_eq!(t[0].series, series("f.t", &["container_id:ctr"]));
+        assert_eq!(sketch(t[0]).count(), 8);
+        let d = sketch(find(&batch, "f.d")[0]);
+        assert_eq!((d.count(), d.min(), d.max()), (4, Some(-1.0), Some(7.0)));
+        assert_eq!(a.metrics().lines.get(), 12);
     }
 }

@@ -288,6 +288,79 @@ pub fn parse_datagram(datagram: &[u8]) -> impl Iterator<Item = Result<Line<'_>, 
     })
 }
 
+/// The common line `name:value|type[|@rate][|#tags][|c:container]` with one numeric value, read over bytes
+/// without a UTF-8 pass or any allocation: the aggregator's fast path for series its cache already knows.
+/// Everything else (packed values, sets, `T` timestamps, events, service checks, several `#` fields, other
+/// fields, bad numbers) gives `None`, and the caller falls back to [`parse_line`], which accepts or refuses
+/// the line exactly as before. Every byte this accepts is either validated here (value, rate) or part of a
+/// cache key the full parser validated, so an accepted line is valid UTF-8.
+pub(crate) fn parse_fast(line: &[u8]) -> Option<FastLine<'_>> {
+    let colon = line.iter().position(|b| *b == b':')?;
+    let (name, rest) = (&line[..colon], &line[colon + 1..]);
+    if name.is_empty() || name[0] == b'_' {
+        return None;
+    }
+    let bar = rest.iter().position(|b| *b == b'|')?;
+    let raw_value = &rest[..bar];
+    let mut fields = rest[bar + 1..].split(|b| *b == b'|');
+    let kind = match fields.next()? {
+        b"c" => MetricType::Count,
+        b"g" => MetricType::Gauge,
+        b"ms" => MetricType::Timer,
+        b"h" => MetricType::Histogram,
+        b"d" => MetricType::Distribution,
+        _ => return None,
+    };
+    let value: f64 = std::str::from_utf8(raw_value).ok()?.parse().ok()?;
+    if !value.is_finite() {
+        return None;
+    }
+    let delta = kind == MetricType::Gauge && matches!(raw_value.first(), Some(b'+' | b'-'));
+    let mut out = FastLine {
+        name,
+        kind,
+        value,
+        delta,
+        sample_rate: 1.0,
+        tags: &[],
+        container: &[],
+    };
+    let mut seen_tags = false;
+    for f in fields {
+        match f {
+            [b'@', rate @ ..] => {
+                let r: f64 = std::str::from_utf8(rate).ok()?.parse().ok()?;
+                if !(r > 0.0 && r <= 1.0) {
+                    return None;
+                }
+                out.sample_rate = r;
+            }
+            [b'#', tags @ ..] if !seen_tags => {
+                seen_tags = true;
+                out.tags = tags;
+            }
+            [b'c', b':', id @ ..] => out.container = id,
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// A line read by [`parse_fast`]: raw series bytes (for the cache key) and the one value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FastLine<'a> {
+    pub name: &'a [u8],
+    pub kind: MetricType,
+    pub value: f64,
+    /// A gauge value with a leading sign: an Etsy delta.
+    pub delta: bool,
+    pub sample_rate: f64,
+    /// The raw `#` field, without the `#`.
+    pub tags: &'a [u8],
+    /// The raw `c:` field, without the `c:`.
+    pub container: &'a [u8],
+}
+
 /// Parses one line (without its `\n`).
 pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
     let line = std::str::from_utf8(line).map_err(|_| ParseError::BadUtf8 {
@@ -858,6 +931,114 @@ mod tests {
         let line = format!("a:1|{}", "x".repeat(10_000));
         let e = parse_line(line.as_bytes()).unwrap_err();
         assert!(e.to_string().len() < 400, "{e}");
+    }
+
+    /// What the fast path read, as plain values for table tests.
+    type Fast = (
+        &'static str,
+        MetricType,
+        f64,
+        bool,
+        f64,
+        &'static str,
+        &'static str,
+    );
+
+    fn check_fast(input: &str, expected: Option<Fast>) {
+        let got = parse_fast(input.as_bytes()).map(|f| {
+            (
+                String::from_utf8(f.name.to_vec()).unwrap(),
+                f.kind,
+                f.value,
+                f.delta,
+                f.sample_rate,
+                String::from_utf8(f.tags.to_vec()).unwrap(),
+                String::from_utf8(f.container.to_vec()).unwrap(),
+            )
+        });
+        let want = expected
+            .map(|(n, k, v, d, r, t, c)| (n.to_string(), k, v, d, r, t.to_string(), c.to_string()));
+        assert_eq!(got, want, "input {input:?}");
+    }
+
+    #[test]
+    fn fast_path_table() {
+        use MetricType::*;
+        check_fast("a.b:1|c", Some(("a.b", Count, 1.0, false, 1.0, "", "")));
+        check_fast(
+            "a:2.5|ms|@0.5|#x:1,y|c:abc",
+            Some(("a", Timer, 2.5, false, 0.5, "x:1,y", "abc")),
+        );
+        check_fast("a:-3|g", Some(("a", Gauge, -3.0, true, 1.0, "", "")));
+        check_fast("a:+3|g|#t", Some(("a", Gauge, 3.0, true, 1.0, "t", "")));
+        check_fast("a:-3|c", Some(("a", Count, -3.0, false, 1.0, "", "")));
+        check_fast(
+            "a:1e3|d|c:|#k:v",
+            Some(("a", Distribution, 1000.0, false, 1.0, "k:v", "")),
+        );
+        check_fast("a:1|h|@1", Some(("a", Histogram, 1.0, false, 1.0, "", "")));
+        // Everything unusual goes to the full parser.
+        for input in [
+            "a:1:2|c",           // packed values
+            "a:x|s",             // sets
+            "a:1|c|T1700000000", // timestamps
+            "a:1|c|#x|#y",       // several tag fields
+            "a:1|c|e:ext",       // other fields
+            "a:1|c|@0",          // bad rate
+            "a:1|c|@2",          // bad rate
+            "a:nan|c",           // not finite
+            "a:inf|g",           // not finite
+            "a:|c",              // no value
+            "a:1|x",             // bad type
+            "a:1",               // no type
+            ":1|c",              // no name
+            "_e{1,1}:a|b",       // event
+            "_sc|a|0",           // service check
+            "a|c:1",             // no name:value
+            "a:\u{ff}|c",        // value not a number
+        ] {
+            check_fast(input, None);
+        }
+    }
+
+    fn statsd_noise() -> impl Strategy<Value = String> {
+        "[a-c_:|#@,.+\\-0-9eETn ]{0,24}"
+    }
+
+    proptest! {
+        /// Whatever the fast path accepts, the full parser accepts with the same meaning: it may never
+        /// change what a line says, only how fast it is read.
+        #[test]
+        fn fast_path_agrees_with_full_parser(
+            line in prop_oneof![
+                statsd_noise(),
+                (name_strategy(), -1e6f64..1e6, "[cgd]|ms|h", proptest::option::of(0.01f64..=1.0),
+                 proptest::collection::vec("[a-z][a-z0-9:]{0,6}", 0..3), proptest::option::of("[a-f0-9]{0,4}"))
+                    .prop_map(|(n, v, k, r, t, c)| {
+                        let mut l = format!("{n}:{v}|{k}");
+                        if let Some(r) = r { l.push_str(&format!("|@{r}")); }
+                        if !t.is_empty() { l.push_str(&format!("|#{}", t.join(","))); }
+                        if let Some(c) = c { l.push_str(&format!("|c:{c}")); }
+                        l
+                    }),
+            ]
+        ) {
+            if let Some(f) = parse_fast(line.as_bytes()) {
+                let Ok(Line::Metric(m)) = parse_line(line.as_bytes()) else {
+                    return Err(TestCaseError::fail(format!("fast path accepted {line:?}, full parser did not")));
+                };
+                prop_assert_eq!(m.name.as_bytes(), f.name);
+                prop_assert_eq!(m.kind, f.kind);
+                let v = if f.delta { GaugeDelta(f.value) } else { Number(f.value) };
+                prop_assert_eq!(&m.values, &vec![v]);
+                prop_assert_eq!(m.sample_rate, f.sample_rate);
+                prop_assert_eq!(m.timestamp, None);
+                prop_assert_eq!(m.container_id.unwrap_or("").as_bytes(), f.container);
+                let fast_tags: Vec<&[u8]> = f.tags.split(|b| *b == b',').filter(|t| !t.is_empty()).collect();
+                let full_tags: Vec<&[u8]> = m.tags.iter().map(|t| t.as_bytes()).collect();
+                prop_assert_eq!(fast_tags, full_tags);
+            }
+        }
     }
 
     fn name_strategy() -> impl Strategy<Value = String> {
