@@ -342,8 +342,17 @@ impl Head {
         }
     }
 
-    /// Inserts one point of a known series, merging it with a point already at that timestamp.
-    pub fn insert(&mut self, id: SeriesId, kind: MetricKind, ts: i64, value: PointValue<'_>) {
+    /// Inserts one point of a known series, merging it with a point already at that timestamp. One point at
+    /// a time (quadratic for out-of-order input): for tests that build a head without an index; writes go
+    /// through [`Head::apply`].
+    #[cfg(test)]
+    pub(crate) fn insert(
+        &mut self,
+        id: SeriesId,
+        kind: MetricKind,
+        ts: i64,
+        value: PointValue<'_>,
+    ) {
         let col = self
             .series
             .entry(id)
