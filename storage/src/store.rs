@@ -1105,16 +1105,18 @@ mod tests {
         };
         let s = MetricStore::open(dir.path(), cfg, Limits::default(), &mut registry).unwrap();
         s.start_background();
-        // Recent points: the retention pass that follows a flush must keep them.
+        // Recent points, all in the current 2 h block (else they would make two files): the retention pass
+        // that follows a flush must keep them.
         let now = now_secs();
-        let pts: Vec<_> = (0..10).map(|i| ("c", Count, now - i * 10, 1.0)).collect();
+        let block = now - now.rem_euclid(7200);
+        let pts: Vec<_> = (0..10).map(|i| ("c", Count, block + i, 1.0)).collect();
         s.write_metrics(batch(&pts)).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while s.blocks().is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(s.blocks().len(), 1);
-        assert_eq!(read_all(&s, "c", now - 1000, now + 1)[0].len(), 10);
+        assert_eq!(read_all(&s, "c", block, block + 7200)[0].len(), 10);
         s.shutdown().await;
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
