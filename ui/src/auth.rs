@@ -1,5 +1,7 @@
 //! API keys and application keys (SPEC §9): with no keys configured every request passes and keys sent by
 //! clients are ignored; with keys, writes need a valid `DD-API-KEY` and reads also need a `DD-APPLICATION-KEY`.
+//! Each kind is required only once some key of that kind is configured (only `app_keys`: reads are guarded,
+//! writes stay open; only `api_keys`: both need the API key, and an API key alone can read).
 
 use crate::error::UiError;
 use axum::extract::{Request, State};
@@ -34,6 +36,9 @@ impl Keys {
     }
 
     fn check_api(&self, headers: &HeaderMap) -> Result<(), UiError> {
+        if self.0.api_keys.is_empty() {
+            return Ok(());
+        }
         match header(headers, "dd-api-key") {
             None => Err(UiError::MissingApiKey),
             Some(k) if self.0.api_keys.iter().any(|c| c == k) => Ok(()),
@@ -53,6 +58,9 @@ impl Keys {
     pub fn check_read(&self, headers: &HeaderMap) -> Result<(), UiError> {
         if !self.enabled() {
             return Ok(());
+        }
+        if self.0.app_keys.is_empty() {
+            return self.check_api(headers);
         }
         match header(headers, "dd-application-key") {
             None if header(headers, "dd-api-key").is_some() => {
@@ -140,5 +148,23 @@ mod tests {
         check(&keys, true, Some("api1"), Some("app1"), None);
         check(&keys, true, None, Some("app1"), Some(401));
         check(&keys, true, Some("bad"), Some("app1"), Some(403));
+        // Only application keys: reads are guarded, writes stay open (no API key could ever be valid).
+        let app_only = Keys::new(AuthConfig {
+            api_keys: vec![],
+            app_keys: vec!["app1".into()],
+        });
+        check(&app_only, false, None, None, None);
+        check(&app_only, true, None, None, Some(401));
+        check(&app_only, true, None, Some("app1"), None);
+        check(&app_only, true, None, Some("nope"), Some(403));
+        // Only API keys: both writes and reads need one.
+        let api_only = Keys::new(AuthConfig {
+            api_keys: vec!["api1".into()],
+            app_keys: vec![],
+        });
+        check(&api_only, false, None, None, Some(401));
+        check(&api_only, true, None, None, Some(401));
+        check(&api_only, true, Some("api1"), None, None);
+        check(&api_only, true, Some("nope"), None, Some(403));
     }
 }
