@@ -418,31 +418,47 @@ fn read_impl(
             .as_any()
             .downcast_ref::<BinaryArray>()
             .ok_or_else(|| corrupt(path, "sketch"))?;
-        for r in 0..batch.num_rows() {
-            let (id, t) = (sid.value(r), ts.value(r));
-            if t < from || t >= to || ids.is_some_and(|ids| !ids.contains(id)) {
+        // Rows are sorted by series id: take each run of one id at once, so the id filter and the map lookup
+        // happen once per run, not once per row (the loop stays correct for unsorted rows too).
+        let n = batch.num_rows();
+        let mut start = 0;
+        while start < n {
+            let id = sid.value(start);
+            let mut end = start + 1;
+            while end < n && sid.value(end) == id {
+                end += 1;
+            }
+            let run = start..end;
+            start = end;
+            if ids.is_some_and(|ids| !ids.contains(id)) {
                 continue;
             }
-            if sk.is_null(r) {
-                match out
-                    .entry(id)
-                    .or_insert_with(|| SeriesData::Scalars(Vec::new()))
-                {
-                    SeriesData::Scalars(v) => v.push((t, val.value(r))),
-                    SeriesData::Sketches(_) => {
-                        return Err(corrupt(path, format!("series {id} mixes shapes")))
-                    }
+            let mixed = || corrupt(path, format!("series {id} mixes shapes"));
+            // The entry is made at the first row in the time range, so a series with none gets no entry.
+            let in_range = |r: usize| (from..to).contains(&ts.value(r));
+            let Some(first) = run.clone().find(|r| in_range(*r)) else {
+                continue;
+            };
+            let data = out.entry(id).or_insert_with(|| {
+                if sk.is_null(first) {
+                    SeriesData::Scalars(Vec::new())
+                } else {
+                    SeriesData::Sketches(Vec::new())
                 }
-            } else {
-                let s: Sketch = postcard::from_bytes(sk.value(r)).map_err(|e| corrupt(path, e))?;
-                match out
-                    .entry(id)
-                    .or_insert_with(|| SeriesData::Sketches(Vec::new()))
-                {
-                    SeriesData::Sketches(v) => v.push((t, s)),
-                    SeriesData::Scalars(_) => {
-                        return Err(corrupt(path, format!("series {id} mixes shapes")))
+            });
+            for r in first..run.end {
+                let t = ts.value(r);
+                if !in_range(r) {
+                    continue;
+                }
+                match data {
+                    SeriesData::Scalars(v) if sk.is_null(r) => v.push((t, val.value(r))),
+                    SeriesData::Sketches(v) if !sk.is_null(r) => {
+                        let s: Sketch =
+                            postcard::from_bytes(sk.value(r)).map_err(|e| corrupt(path, e))?;
+                        v.push((t, s));
                     }
+                    _ => return Err(mixed()),
                 }
             }
         }
