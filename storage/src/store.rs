@@ -84,7 +84,6 @@ use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
 use sightline_model::{BatchSink, Limits, MetricBatch, SinkError, WriteOutcome};
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -128,24 +127,6 @@ pub struct MetricStore {
     closed: AtomicBool,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
-    /// WAL records submitted (and applied to the head) whose outcome the store has not seen yet, by LSN. A
-    /// writer removes its own once it has the outcome; a flush settles those it covers (a writer whose future
-    /// was dropped never comes back for its record).
-    unacked: Mutex<BTreeMap<Lsn, Arc<Mutex<Ack>>>>,
-    /// Why the store stopped accepting writes: a WAL record failed after its points went into the head. Those
-    /// points must reach neither a block nor the client's next attempt, so writes and flushes stop until a
-    /// restart replays the WAL (which dropped the failed records).
-    failed: Mutex<Option<String>>,
-    /// Test hook: the next write's WAL ticket resolves to this error instead of the WAL's answer.
-    #[cfg(test)]
-    inject_wal_failure: Mutex<Option<String>>,
-}
-
-/// The outcome of one submitted WAL record, as far as the store knows it.
-enum Ack {
-    Waiting(crate::wal::AppendTicket),
-    /// Taken from the ticket; `Err` holds the failure's text.
-    Done(Result<(), String>),
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> StorageError {
@@ -266,10 +247,6 @@ impl MetricStore {
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
             shutdown_tx,
-            unacked: Mutex::new(BTreeMap::new()),
-            failed: Mutex::new(None),
-            #[cfg(test)]
-            inject_wal_failure: Mutex::new(None),
         }))
     }
 
@@ -310,127 +287,39 @@ impl MetricStore {
             return Err(e);
         }
         let bytes = batch.encode();
-        let (outcome, lsn, ack) = {
+        let (outcome, ticket) = {
             let mut st = self.state.write();
             // Checked again under the lock: another write may have reported a failure while this one waited.
             if let Some(e) = self.failed_error() {
                 return Err(e);
             }
             let (lsn, ticket) = self.wal.submit(WAL_KIND_METRICS, bytes)?;
-            #[cfg(test)]
-            let ticket = match self.inject_wal_failure.lock().take() {
-                Some(msg) => {
-                    let (tx, rx) = tokio::sync::oneshot::channel();
-                    let _ = tx.send(Err(StorageError::Io {
-                        path: "injected".into(),
-                        source: std::io::Error::other(msg),
-                    }));
-                    rx
-                }
-                None => ticket,
-            };
-            let ack = Arc::new(Mutex::new(Ack::Waiting(ticket)));
-            self.unacked.lock().insert(lsn, ack.clone());
             let st = &mut *st;
             let outcome = st.active.apply(&mut st.index, batch);
             st.active.max_lsn = lsn;
             st.last_lsn = lsn;
-            (outcome, lsn, ack)
+            (outcome, ticket)
         };
         self.metrics.points_written.inc_by(outcome.accepted as u64);
-        let res = std::future::poll_fn(|cx| {
-            let mut a = ack.lock();
-            match &mut *a {
-                Ack::Waiting(rx) => match std::pin::Pin::new(rx).poll(cx) {
-                    std::task::Poll::Ready(r) => {
-                        let r = r.map_err(|_| StorageError::Closed).and_then(|r| r);
-                        // Recorded under the ack's lock, so a flush looking at this record sees the failure.
-                        if let Err(e) = &r {
-                            self.fail(e);
-                        }
-                        *a = Ack::Done(r.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-                        std::task::Poll::Ready(r)
-                    }
-                    std::task::Poll::Pending => std::task::Poll::Pending,
-                },
-                Ack::Done(Ok(())) => std::task::Poll::Ready(Ok(())),
-                Ack::Done(Err(cause)) => std::task::Poll::Ready(Err(StorageError::Io {
-                    path: self.dir.join("wal").display().to_string(),
-                    source: std::io::Error::other(cause.clone()),
-                })),
-            }
-        })
-        .await;
-        self.unacked.lock().remove(&lsn);
-        res?;
+        ticket.await.map_err(|_| StorageError::Closed)??;
         Ok(outcome)
     }
 
     /// Why the store stopped accepting writes, if it did: a write-ahead-log record failed after its points were
-    /// applied to the head. Cleared only by a restart.
+    /// applied to the head. The WAL keeps the first failure (also of records whose writer went away before
+    /// it saw the outcome); only a restart, which replays the WAL without the failed records, clears it.
     pub fn failure(&self) -> Option<String> {
-        self.failed.lock().clone()
+        self.wal.failure()
     }
 
-    /// Enters the failed state (once; later failures keep the first cause).
-    fn fail(&self, cause: &StorageError) {
-        let mut f = self.failed.lock();
-        if f.is_none() {
-            tracing::error!(
-                "metric store stopped accepting writes after a write-ahead log failure: {cause}; \
-                 the points of the failed write stay out of blocks; restart to recover"
-            );
-            *f = Some(cause.to_string());
-        }
-    }
-
-    /// The error writes answer in the failed state.
+    /// The error writes and flushes answer in the failed state.
     fn failed_error(&self) -> Option<StorageError> {
-        self.failed.lock().as_ref().map(|cause| StorageError::Io {
+        self.failure().map(|cause| StorageError::Io {
             path: self.dir.join("wal").display().to_string(),
             source: std::io::Error::other(format!(
                 "metric store stopped accepting writes after a write-ahead log failure: {cause}; restart to recover"
             )),
         })
-    }
-
-    /// Takes the outcome of every WAL record up to `lsn` that no writer has looked at yet, entering the failed
-    /// state if one failed. Called once a rotation covering `lsn` has resolved: the WAL resolves every ticket
-    /// of a record submitted before a rotation before it resolves the rotation, so none is still waiting.
-    fn settle_acks(&self, lsn: Lsn) -> Result<(), StorageError> {
-        let acks: Vec<(Lsn, Arc<Mutex<Ack>>)> = self
-            .unacked
-            .lock()
-            .range(..=lsn)
-            .map(|(l, a)| (*l, a.clone()))
-            .collect();
-        for (l, ack) in acks {
-            let mut a = ack.lock();
-            if let Ack::Waiting(rx) = &mut *a {
-                let r = match rx.try_recv() {
-                    Ok(r) => r,
-                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
-                        Err(StorageError::Closed)
-                    }
-                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
-                        return Err(StorageError::Overloaded(format!(
-                            "wal record {l} is not settled after the rotation that covers it"
-                        )));
-                    }
-                };
-                if let Err(e) = &r {
-                    self.fail(e);
-                }
-                *a = Ack::Done(r.map_err(|e| e.to_string()));
-            }
-            drop(a);
-            // A writer still waiting finds the outcome in its `ack`; one that went away leaves nothing behind.
-            self.unacked.lock().remove(&l);
-        }
-        match self.failed_error() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
     }
 
     /// Flushes the head to Parquet: swaps in an empty head and rotates the WAL (under the state lock), writes
@@ -491,8 +380,11 @@ impl MetricStore {
         rotate: crate::wal::RotateTicket,
     ) -> Result<FlushStats, StorageError> {
         let new_segment = rotate.blocking_recv().map_err(|_| StorageError::Closed)??;
-        // Every record in the frozen head is now written or failed; a failed one must not be flushed.
-        self.settle_acks(flushed_lsn)?;
+        // The WAL answers every record submitted before the rotation first, and notes a failure before it
+        // answers: a failed record of the frozen head (awaited by its writer or not) shows here.
+        if let Some(e) = self.failed_error() {
+            return Err(e);
+        }
         let mut next_file = self.state.read().manifest.next_file;
         let mut metas = Vec::new();
         for (start, w) in block::head_to_writers(frozen, self.cfg.block_secs) {
@@ -1256,7 +1148,7 @@ mod tests {
             .await
             .unwrap();
         // The next write's WAL record fails after its points went into the head.
-        *s.inject_wal_failure.lock() = Some("disk on fire".into());
+        s.wal.inject_failure("disk on fire");
         let err = s
             .write_metrics(batch(&[("c", Count, 100, 5.0), ("c", Count, 200, 5.0)]))
             .await
@@ -1290,9 +1182,7 @@ mod tests {
             .filter(|n| n != "manifest.json")
             .collect();
         assert!(files.is_empty(), "{files:?}");
-        // (The injected failure replaces only the ticket: the record itself may still be landing, so the log
-        // can grow here, but nothing may be cut from it.)
-        assert!(wal_bytes(dir.path()) >= wal_before);
+        assert_eq!(wal_bytes(dir.path()), wal_before);
     }
 
     /// A real WAL failure (its directory gone when it needs a new segment): the write fails, the store stops
@@ -1348,7 +1238,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn flush_settles_a_failed_write_nobody_awaited() {
+    async fn a_failed_write_nobody_awaited_stops_flushes() {
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path());
         s.write_metrics(batch(&[("c", Count, 100, 1.0)]))
@@ -1356,33 +1246,28 @@ mod tests {
             .unwrap();
         // A failed write whose outcome nobody looked at (its future is gone before it saw the ticket): the
         // flush that covers it finds the failure itself and writes nothing.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tx.send(Err(StorageError::Io {
-            path: "injected".into(),
-            source: std::io::Error::other("lost write"),
-        }))
-        .unwrap();
+        s.wal.inject_failure("lost write");
         {
             let mut st = s.state.write();
             let lsn = st.last_lsn + 1;
-            let (real, _ticket) = s
+            let (real, ticket) = s
                 .wal
                 .submit(WAL_KIND_METRICS, batch(&[("c", Count, 100, 9.0)]).encode())
                 .unwrap();
             assert_eq!(real, lsn);
-            s.unacked
-                .lock()
-                .insert(lsn, Arc::new(Mutex::new(Ack::Waiting(rx))));
+            drop(ticket);
             let st = &mut *st;
             st.active
                 .apply(&mut st.index, &batch(&[("c", Count, 100, 9.0)]));
             st.active.max_lsn = lsn;
             st.last_lsn = lsn;
         }
-        let err = s.flush().await.unwrap_err();
-        assert!(err.to_string().contains("lost write"), "{err}");
+        // The WAL noted the failure when it answered the record, so the flush neither writes a block nor
+        // truncates the WAL, and the cause is reported.
+        assert_eq!(s.flush().await.unwrap(), FlushStats::default());
+        let cause = s.failure().unwrap();
+        assert!(cause.contains("lost write"), "{cause}");
         assert!(s.blocks().is_empty());
-        assert!(s.unacked.lock().is_empty());
         // Still readable (in the head), but no more writes and no flushes.
         assert_eq!(read_all(&s, "c", 0, 1000), [vec![(100, 10.0)]]);
         assert!(s

@@ -104,6 +104,12 @@ struct Shared {
     /// The segment the writer writes into, or creates next when none is open. Only ever grows; every segment
     /// the writer will still write has this id or a higher one, so `remove_before` never deletes below it.
     write_segment: AtomicU64,
+    /// The first failed write or fsync since open. Set by the writer before it resolves the failed tickets
+    /// (and so before any later rotation resolves); never cleared.
+    failure: Mutex<Option<String>>,
+    /// Test hook: the next write group fails with this message instead of touching the file.
+    #[cfg(test)]
+    inject: Mutex<Option<String>>,
 }
 
 struct Queue {
@@ -197,6 +203,9 @@ impl Wal {
             }),
             wake: Condvar::new(),
             write_segment: AtomicU64::new(first_new_segment),
+            failure: Mutex::new(None),
+            #[cfg(test)]
+            inject: Mutex::new(None),
         });
         let writer = Writer {
             dir: dir.to_path_buf(),
@@ -369,6 +378,19 @@ impl Wal {
         Ok(removed)
     }
 
+    /// The first write or fsync failure since open, if any. Its records were answered with the error, never
+    /// acknowledged. It stays set: a caller that applied records before their outcome (the metric store) uses
+    /// it to stop for good, even for records whose tickets nobody awaited.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure.lock().clone()
+    }
+
+    /// Test hook: the next group of records fails with `msg` (nothing of it reaches the file).
+    #[cfg(test)]
+    pub(crate) fn inject_failure(&self, msg: &str) {
+        *self.shared.inject.lock() = Some(msg.to_string());
+    }
+
     /// Writes and syncs everything submitted, then stops the writer thread.
     pub fn close(&self) -> Result<(), StorageError> {
         let (done, result) = std::sync::mpsc::channel();
@@ -534,6 +556,10 @@ impl Writer {
                 }
                 Err(e) => {
                     tracing::error!("wal: writing {} records failed: {e}", self.waiting.len());
+                    self.shared
+                        .failure
+                        .lock()
+                        .get_or_insert_with(|| e.to_string());
                     for done in self.waiting.drain(..) {
                         let _ = done.send(Err(copy_err(&e)));
                     }
@@ -556,6 +582,13 @@ impl Writer {
     }
 
     fn write_buf(&mut self) -> Result<(), StorageError> {
+        #[cfg(test)]
+        if let Some(msg) = self.shared.inject.lock().take() {
+            return Err(StorageError::Io {
+                path: "injected".into(),
+                source: io::Error::other(msg),
+            });
+        }
         self.ensure_segment()?;
         let seg = self.current.as_mut().expect("segment is open");
         let before = seg.size;
@@ -1456,6 +1489,35 @@ mod tests {
         }
         assert!(text.contains("sightline_wal_fsyncs_total "), "{text}");
         assert!(!text.contains("sightline_wal_fsyncs_total 0"), "{text}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn first_failure_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal =
+            Wal::open(dir.path(), WalConfig::default(), &mut Registry::default()).unwrap();
+        wal.replay(0, |_, _, _| Ok(())).unwrap();
+        wal.append(1, b"ok".to_vec()).await.unwrap();
+        assert_eq!(wal.failure(), None);
+        wal.inject_failure("disk on fire");
+        let err = wal.append(1, b"lost".to_vec()).await.unwrap_err();
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+        // Later writes work again, but the failure stays reported.
+        wal.append(1, b"after".to_vec()).await.unwrap();
+        assert_eq!(
+            wal.failure().as_deref(),
+            Some("i/o error on injected: disk on fire")
+        );
+        wal.close().unwrap();
+        let mut seen = Vec::new();
+        let mut wal =
+            Wal::open(dir.path(), WalConfig::default(), &mut Registry::default()).unwrap();
+        wal.replay(0, |_, _, p| {
+            seen.push(p.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [b"ok".to_vec(), b"after".to_vec()]);
     }
 
     #[test]
