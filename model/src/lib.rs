@@ -12,7 +12,7 @@ pub mod tags;
 pub use error::ErrorKind;
 pub use event::{Event, EventPriority, ServiceCheck};
 pub use limits::Limits;
-pub use metric::{MetricBatch, MetricKind, MetricPoint, SeriesKey, Value};
+pub use metric::{MetricBatch, MetricKind, MetricPoint, SeriesKey, Value, MAX_UNIX_SECS};
 pub use sink::{BatchSink, MemorySink, SinkError, WriteOutcome};
 pub use sketch::Sketch;
 pub use tags::{normalize_tag, TagError, TagSet};

@@ -4,6 +4,10 @@ use crate::sketch::Sketch;
 use crate::tags::TagSet;
 use serde::{Deserialize, Serialize};
 
+/// Timestamps (unix seconds) at or above this are refused everywhere: they are year 5138 or later, most
+/// likely milliseconds sent as seconds, and bounding them keeps interval arithmetic from overflowing.
+pub const MAX_UNIX_SECS: i64 = 100_000_000_000;
+
 /// How a metric's points combine and how queries read them (Datadog's in-app types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MetricKind {

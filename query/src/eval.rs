@@ -4,7 +4,7 @@
 
 use crate::ast::*;
 use crate::error::QueryError;
-use sightline_model::{MetricKind, Sketch, TagSet};
+use sightline_model::{MetricKind, Sketch, TagSet, MAX_UNIX_SECS};
 use sightline_storage::{MetricReader, SeriesData, SeriesMeta};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
@@ -71,9 +71,6 @@ const NICE_STEPS: [i64; 17] = [
 
 /// Storage interval assumed when a series does not know its own.
 const DEFAULT_NATIVE_INTERVAL: i64 = 10;
-
-/// Largest `from`/`to` accepted (about year 5138), so interval arithmetic never overflows.
-const MAX_UNIX_SECS: i64 = 100_000_000_000;
 
 /// Default `.fill()` limit in seconds (Datadog's).
 const DEFAULT_FILL_LIMIT: i64 = 300;

@@ -4,15 +4,13 @@ use crate::error::IngestError;
 use serde::Deserialize;
 use serde_json::Value as Json;
 use sightline_model::{
-    Limits, MetricBatch, MetricKind, MetricPoint, SeriesKey, Sketch, TagSet, Value,
+    Limits, MetricBatch, MetricKind, MetricPoint, SeriesKey, Sketch, TagSet, Value, MAX_UNIX_SECS,
 };
 
 /// Longest metric name accepted, in characters (Datadog's limit).
 pub const MAX_METRIC_NAME_LEN: usize = 200;
 /// Most per-series error messages reported for one request; the rest are summed up in one last message.
 pub const MAX_ERROR_MESSAGES: usize = 100;
-/// Timestamps at or above this are not unix seconds (they are year 5138 or later): most likely milliseconds.
-pub(crate) const MAX_TIMESTAMP: i64 = 100_000_000_000;
 
 /// What a request body turned into: the points of every good series, and one message per rejected series.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -141,7 +139,7 @@ fn check_timestamp(ts: f64, points: usize) -> Result<i64, Rejection> {
         ));
     }
     let secs = ts as i64;
-    if secs >= MAX_TIMESTAMP {
+    if secs >= MAX_UNIX_SECS {
         return Err(Rejection::new(
             format!("timestamp {secs} is not in seconds (milliseconds?)"),
             points,

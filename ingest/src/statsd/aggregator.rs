@@ -17,7 +17,7 @@
 //! queued (bounded) for [`Aggregator::take_events`].
 
 use super::parser::{
-    parse_fast, parse_line, Line, MetricLine, MetricType, MetricValue, ParseError,
+    datagram_lines, parse_fast, parse_line, Line, MetricLine, MetricType, MetricValue, ParseError,
 };
 use super::StatsdMetrics;
 use parking_lot::Mutex;
@@ -381,17 +381,13 @@ impl Aggregator {
         let (secs, now_ns) = unix(now);
         let bucket = bucket_of(secs);
         let mut lines = 0u64;
-        let mut pending = None;
-        for line in datagram.split(|b| *b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                continue;
-            }
+        // The shard's lock is only ever contended by the flusher, once a second.
+        let mut guard = self.shards[shard % self.shards.len()].lock();
+        let s = &mut *guard;
+        for line in datagram_lines(datagram) {
             lines += 1;
             // Fast path: a plain one-value line of a series the cache knows.
             if let Some(f) = parse_fast(line) {
-                let s = &mut **pending
-                    .get_or_insert_with(|| self.shards[shard % self.shards.len()].lock());
                 if let Some(series) = s.cache.lookup(f.name, f.tags, f.container, secs) {
                     let value = if f.delta {
                         MetricValue::GaugeDelta(f.value)
@@ -410,14 +406,10 @@ impl Aggregator {
             }
             match parse_line(line) {
                 Err(e) => self.count_error(&e),
-                Ok(Line::Metric(m)) => {
-                    let s = &mut **pending
-                        .get_or_insert_with(|| self.shards[shard % self.shards.len()].lock());
-                    match s.cache.resolve(&m, secs, &self.limits) {
-                        Ok(series) => s.pending.add(series, Sample::of(&m), bucket, now_ns),
-                        Err(e) => self.count_error(&e),
-                    }
-                }
+                Ok(Line::Metric(m)) => match s.cache.resolve(&m, secs, &self.limits) {
+                    Ok(series) => s.pending.add(series, Sample::of(&m), bucket, now_ns),
+                    Err(e) => self.count_error(&e),
+                },
                 Ok(Line::Event(mut ev)) => {
                     ev.timestamp.get_or_insert(secs);
                     self.push_event(StatsdEvent::Event(ev));

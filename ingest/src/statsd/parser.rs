@@ -5,7 +5,7 @@
 //! `_e{<tlen>,<xlen>}:<title>|<text>|d:|h:|k:|p:|s:|t:|#` and service checks `_sc|<name>|<0-3>|d:|h:|#|m:`.
 //! Extension fields may come in any order; unknown ones (`|e:…`, `|card:…`) are ignored, as the Agent does.
 
-use crate::datadog::parse::MAX_TIMESTAMP;
+use sightline_model::MAX_UNIX_SECS;
 use sightline_model::{Event, EventPriority, ServiceCheck, TagError, TagSet};
 use std::fmt;
 
@@ -228,7 +228,7 @@ impl fmt::Display for ParseError {
                 write!(
                     f,
                     "bad timestamp {timestamp} in line {line:?}: too large for unix seconds (it \
-                     looks like milliseconds); expected seconds below {MAX_TIMESTAMP}"
+                     looks like milliseconds); expected seconds below {MAX_UNIX_SECS}"
                 )
             }
             ParseError::BadEvent { detail, line } => write!(f, "bad event {line:?}: {detail}"),
@@ -282,9 +282,14 @@ fn quote_bytes(b: &[u8]) -> String {
 
 /// Splits a datagram into lines (`\n`, a trailing `\r` removed, empty lines skipped) and parses each.
 pub fn parse_datagram(datagram: &[u8]) -> impl Iterator<Item = Result<Line<'_>, ParseError>> {
+    datagram_lines(datagram).map(parse_line)
+}
+
+/// The non-empty lines of a datagram (split at `\n`, a trailing `\r` removed).
+pub fn datagram_lines(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
     datagram.split(|b| *b == b'\n').filter_map(|line| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        (!line.is_empty()).then(|| parse_line(line))
+        (!line.is_empty()).then_some(line)
     })
 }
 
@@ -453,7 +458,7 @@ fn parse_metric(line: &str) -> Result<MetricLine<'_>, ParseError> {
             out.container_id = Some(id);
         } else if let Some(ts) = field.strip_prefix('T') {
             out.timestamp = match ts.parse::<i64>() {
-                Ok(t) if t >= MAX_TIMESTAMP => {
+                Ok(t) if t >= MAX_UNIX_SECS => {
                     return Err(ParseError::TimestampTooLarge {
                         timestamp: t,
                         line: quote(line),
