@@ -342,9 +342,8 @@ impl Head {
         }
     }
 
-    /// Inserts one point of a known series, merging it with a point already at that timestamp. One point at
-    /// a time (quadratic for out-of-order input): for tests that build a head without an index; writes go
-    /// through [`Head::apply`].
+    /// Inserts one point of a known series, merging it with a point already at that timestamp (the merge pass
+    /// of [`Head::apply`] with one point): for tests that build a head without an index.
     #[cfg(test)]
     pub(crate) fn insert(
         &mut self,
@@ -353,55 +352,11 @@ impl Head {
         ts: i64,
         value: PointValue<'_>,
     ) {
-        let col = self
-            .series
-            .entry(id)
-            .or_insert_with(|| Column::new(kind.is_sketch()));
-        let added = match (col, value) {
-            (Column::Scalars { ts: tss, vals }, PointValue::Scalar(v)) => {
-                if tss.last().is_none_or(|l| *l < ts) {
-                    tss.push(ts);
-                    vals.push(v);
-                    true
-                } else {
-                    match tss.binary_search(&ts) {
-                        Ok(i) => {
-                            vals[i] = merge_scalar(kind, vals[i], v);
-                            false
-                        }
-                        Err(i) => {
-                            tss.insert(i, ts);
-                            vals.insert(i, v);
-                            true
-                        }
-                    }
-                }
-            }
-            (Column::Sketches(pts), PointValue::Sketch(s)) => {
-                if pts.last().is_none_or(|l| l.0 < ts) {
-                    pts.push((ts, s.clone()));
-                    true
-                } else {
-                    match pts.binary_search_by(|p| p.0.cmp(&ts)) {
-                        Ok(i) => {
-                            pts[i].1.merge(s);
-                            false
-                        }
-                        Err(i) => {
-                            pts.insert(i, (ts, s.clone()));
-                            true
-                        }
-                    }
-                }
-            }
-            // The index refuses mixing scalars and sketches in one series; nothing to do.
-            _ => false,
+        let pending = match value {
+            PointValue::Scalar(v) => Pending::Scalars(vec![(ts, kind, v)]),
+            PointValue::Sketch(s) => Pending::Sketches(vec![(ts, Cow::Borrowed(s))]),
         };
-        if added {
-            self.points += 1;
-            self.min_ts = self.min_ts.min(ts);
-            self.max_ts = self.max_ts.max(ts);
-        }
+        self.merge_pending(id, kind.is_sketch(), pending);
     }
 
     /// Points of a series in `[from, to)`, or None if the head has none of that series.
@@ -468,6 +423,20 @@ impl Pending<'_> {
 /// Each incoming value merges with what the timestamp holds by its own point's kind. Returns how many new
 /// timestamps the column gained.
 fn merge_scalars(ts: &mut Vec<i64>, vals: &mut Vec<f64>, inc: &[(i64, MetricKind, f64)]) -> usize {
+    if ts.last().is_none_or(|l| *l < inc[0].0) {
+        // Everything incoming is after the column: append, merging equal incoming timestamps.
+        let before = ts.len();
+        for &(t, kind, v) in inc {
+            match (ts.last(), vals.last_mut()) {
+                (Some(l), Some(last)) if *l == t => *last = merge_scalar(kind, *last, v),
+                _ => {
+                    ts.push(t);
+                    vals.push(v);
+                }
+            }
+        }
+        return ts.len() - before;
+    }
     let old_ts = std::mem::take(ts);
     let old_vals = std::mem::take(vals);
     ts.reserve(old_ts.len() + inc.len());
@@ -502,6 +471,17 @@ fn merge_scalars(ts: &mut Vec<i64>, vals: &mut Vec<f64>, inc: &[(i64, MetricKind
 
 /// [`merge_scalars`] for sketches: sketches at one timestamp merge.
 fn merge_sketches(pts: &mut Vec<(i64, Sketch)>, inc: Vec<(i64, Cow<'_, Sketch>)>) -> usize {
+    if pts.last().is_none_or(|l| l.0 < inc[0].0) {
+        // Everything incoming is after the column: append, merging equal incoming timestamps.
+        let before = pts.len();
+        for (t, s) in inc {
+            match pts.last_mut() {
+                Some(last) if last.0 == t => last.1.merge(&s),
+                _ => pts.push((t, s.into_owned())),
+            }
+        }
+        return pts.len() - before;
+    }
     let old = std::mem::take(pts);
     pts.reserve(old.len() + inc.len());
     let mut old = old.into_iter().peekable();
