@@ -129,11 +129,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let registry = Arc::new(registry);
     let writes = sightline_ingest::datadog::router(intake)
         .layer(from_fn_with_state(keys.clone(), auth::require_write));
-    let options = EvalOptions {
-        max_series: cfg.limits.max_query_series,
-        max_range_secs: cfg.limits.max_query_range_secs,
-        ..EvalOptions::default()
-    };
+    let options = EvalOptions::from_limits(&cfg.limits);
     let reads = sightline_query::http::router(Arc::new(QueryState { reader, options }))
         .layer(from_fn_with_state(keys.clone(), auth::require_read));
     let full = Router::new()

@@ -23,6 +23,9 @@ pub struct Limits {
     pub max_query_range_secs: i64,
     /// Most series one metric term of a query may read (the query cost limit).
     pub max_query_series: usize,
+    /// Most raw points one metric term of a query may read, estimated from its series' intervals before
+    /// reading (the other query cost limit).
+    pub max_query_raw_points: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +39,7 @@ impl Default for Limits {
             max_line_bytes: 256 * 1024,
             max_query_range_secs: 400 * 24 * 3600,
             max_query_series: 10_000,
+            max_query_raw_points: 20_000_000,
         }
     }
 }

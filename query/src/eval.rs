@@ -4,7 +4,7 @@
 
 use crate::ast::*;
 use crate::error::QueryError;
-use sightline_model::{MetricKind, Sketch, TagSet, MAX_UNIX_SECS};
+use sightline_model::{Limits, MetricKind, Sketch, TagSet, MAX_UNIX_SECS};
 use sightline_storage::{MetricReader, SeriesData, SeriesMeta};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
@@ -22,14 +22,21 @@ pub struct EvalOptions {
     pub max_raw_points: usize,
 }
 
+impl EvalOptions {
+    /// The evaluation limits that come from the configured [`Limits`], with at most 300 points per series.
+    pub fn from_limits(limits: &Limits) -> EvalOptions {
+        EvalOptions {
+            max_series: limits.max_query_series,
+            max_points: 300,
+            max_range_secs: limits.max_query_range_secs,
+            max_raw_points: limits.max_query_raw_points,
+        }
+    }
+}
+
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions {
-            max_series: 10_000,
-            max_points: 300,
-            max_range_secs: 400 * 24 * 3600,
-            max_raw_points: 20_000_000,
-        }
+        EvalOptions::from_limits(&Limits::default())
     }
 }
 

@@ -72,7 +72,7 @@ def test_malformed_queries_name_the_position(server):
 
 def test_query_limits_come_from_config(make_server, tmp_path):
     cfg = tmp_path / "limits.toml"
-    cfg.write_text("[limits]\nmax_query_range_secs = 3600\nmax_query_series = 2\n")
+    cfg.write_text("[limits]\nmax_query_range_secs = 3600\nmax_query_series = 2\nmax_query_raw_points = 100\n")
     s = make_server(extra_args=["--config", str(cfg)]).start()
     now = int(time.time())
     r = s.query("avg:x{*}", now - 7200, now)
@@ -83,6 +83,9 @@ def test_query_limits_come_from_config(make_server, tmp_path):
     r = s.query("avg:many{*}", now - 600, now)
     assert r.status_code == 400 and "many" in r.json()["errors"][0], r.text
     assert s.query("avg:many{host:h1}", now - 600, now).status_code == 200  # the cap counts matching series
+    # One series over 50 minutes at 10 s is about 300 raw points: over the configured 100.
+    r = s.query("avg:many{host:h1}", now - 3000, now)
+    assert r.status_code == 400 and "raw points" in r.json()["errors"][0], r.text
 
 
 def test_percentile_on_a_gauge_is_a_clear_error(server):
