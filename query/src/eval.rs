@@ -572,32 +572,38 @@ fn eval_metric(mq: &MetricQuery, term: &Term, ctx: &Ctx) -> Result<Vec<Group>, Q
                 } else {
                     DEFAULT_NATIVE_INTERVAL as f64
                 };
-                let mut raw: Vec<Vec<f64>> = vec![Vec::new(); n];
-                for (ts, v) in points {
-                    if let Some(i) = bucket(ts) {
-                        raw[i].push(v);
+                // Points are sorted by time, so each bucket's points are one contiguous run.
+                let mut vals: Vec<Option<f64>> = vec![None; n];
+                let mut start = 0;
+                while start < points.len() {
+                    let b = bucket(points[start].0);
+                    // One division per bucket: the run ends at the first point past the bucket's end.
+                    let edge = match b {
+                        Some(b) => read_from + (b as i64 + 1) * step,
+                        None if points[start].0 < read_from => read_from,
+                        None => i64::MAX,
+                    };
+                    let mut end = start + 1;
+                    while end < points.len() && points[end].0 < edge {
+                        end += 1;
                     }
-                }
-                let vals = raw
-                    .iter()
-                    .map(|vs| {
-                        if vs.is_empty() {
-                            return None;
-                        }
-                        if kind.is_count() {
-                            let counting = as_count.unwrap_or(kind == MetricKind::Count);
-                            match (counting, rollup_fn) {
-                                (true, f) => rollup(f.unwrap_or(RollupFn::Sum), vs.iter().copied()),
-                                (false, None | Some(RollupFn::Sum)) => {
-                                    Some(vs.iter().sum::<f64>() / step as f64)
-                                }
-                                (false, Some(f)) => rollup(f, vs.iter().map(|v| v / native)),
+                    let run = &points[start..end];
+                    start = end;
+                    let Some(b) = b else { continue };
+                    let vs = run.iter().map(|p| p.1);
+                    vals[b] = if kind.is_count() {
+                        let counting = as_count.unwrap_or(kind == MetricKind::Count);
+                        match (counting, rollup_fn) {
+                            (true, f) => rollup(f.unwrap_or(RollupFn::Sum), vs),
+                            (false, None | Some(RollupFn::Sum)) => {
+                                Some(vs.sum::<f64>() / step as f64)
                             }
-                        } else {
-                            rollup(rollup_fn.unwrap_or(RollupFn::Avg), vs.iter().copied())
+                            (false, Some(f)) => rollup(f, vs.map(|v| v / native)),
                         }
-                    })
-                    .collect::<Vec<_>>();
+                    } else {
+                        rollup(rollup_fn.unwrap_or(RollupFn::Avg), vs)
+                    };
+                }
                 per_series.push((meta, Buckets::Scalars(vals)));
             }
             SeriesData::Sketches(points) if sketch_mode || term.derived.is_some() => {

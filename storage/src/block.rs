@@ -141,7 +141,21 @@ impl BlockFile {
         from: i64,
         to: i64,
     ) -> Result<HashMap<SeriesId, SeriesData>, StorageError> {
-        read_impl(&self.path, Some(&self.footer), ids, from, to)
+        let mut out = HashMap::new();
+        read_impl(&self.path, Some(&self.footer), ids, from, to, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`BlockFile::read`], but appends each series' points to its entry in `out`: for reading files
+    /// that follow each other in time into one list per series without copying.
+    pub fn read_append(
+        &self,
+        ids: Option<&RoaringBitmap>,
+        from: i64,
+        to: i64,
+        out: &mut HashMap<SeriesId, SeriesData>,
+    ) -> Result<(), StorageError> {
+        read_impl(&self.path, Some(&self.footer), ids, from, to, out)
     }
 
     /// Whether the file may hold points of these series in `[from, to)`.
@@ -332,7 +346,9 @@ pub fn read_file(
     from: i64,
     to: i64,
 ) -> Result<HashMap<SeriesId, SeriesData>, StorageError> {
-    read_impl(path, None, ids, from, to)
+    let mut out = HashMap::new();
+    read_impl(path, None, ids, from, to, &mut out)?;
+    Ok(out)
 }
 
 fn read_impl(
@@ -341,7 +357,8 @@ fn read_impl(
     ids: Option<&RoaringBitmap>,
     from: i64,
     to: i64,
-) -> Result<HashMap<SeriesId, SeriesData>, StorageError> {
+    out: &mut HashMap<SeriesId, SeriesData>,
+) -> Result<(), StorageError> {
     let f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let meta = match footer.and_then(|c| c.get()) {
         Some(m) => m.clone(),
@@ -358,7 +375,7 @@ fn read_impl(
     let (min_id, max_id) = match ids {
         Some(ids) => match (ids.min(), ids.max()) {
             (Some(a), Some(b)) => (a, b),
-            _ => return Ok(HashMap::new()),
+            _ => return Ok(()),
         },
         None => (0, u32::MAX),
     };
@@ -387,9 +404,8 @@ fn read_impl(
             groups.push(i);
         }
     }
-    let mut out: HashMap<SeriesId, SeriesData> = HashMap::new();
     if groups.is_empty() {
-        return Ok(out);
+        return Ok(());
     }
     let reader = builder
         .with_row_groups(groups)
@@ -446,6 +462,21 @@ fn read_impl(
                     SeriesData::Sketches(Vec::new())
                 }
             });
+            match data {
+                // A batch without sketches: copy the run's in-range rows straight from the column slices.
+                SeriesData::Scalars(v) if sk.null_count() == n => {
+                    let (t, x) = (&ts.values()[first..run.end], &val.values()[first..run.end]);
+                    v.extend(
+                        t.iter()
+                            .zip(x)
+                            .filter(|(t, _)| (from..to).contains(*t))
+                            .map(|(t, x)| (*t, *x)),
+                    );
+                    continue;
+                }
+                SeriesData::Scalars(v) => v.reserve(run.end - first),
+                SeriesData::Sketches(v) => v.reserve(run.end - first),
+            }
             for r in first..run.end {
                 let t = ts.value(r);
                 if !in_range(r) {
@@ -463,7 +494,7 @@ fn read_impl(
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Merges several files of one block (ordered older to newer) into one writer, with the merge rules of each

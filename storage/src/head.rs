@@ -140,6 +140,65 @@ pub fn merge_data(kind: MetricKind, older: SeriesData, newer: SeriesData) -> Ser
 }
 
 /// An empty result of the right shape for a kind.
+/// Combines the parts of one series read from several sources, given oldest first, with the merge rules of
+/// `kind`. Parts whose time ranges do not overlap (the usual case: one per block, then the heads) are
+/// concatenated in one allocation; overlapping parts fall back to pairwise merges in write order.
+pub fn merge_parts(kind: MetricKind, mut parts: Vec<SeriesData>) -> SeriesData {
+    fn span(d: &SeriesData) -> Option<(i64, i64)> {
+        match d {
+            SeriesData::Scalars(v) => Some((v.first()?.0, v.last()?.0)),
+            SeriesData::Sketches(v) => Some((v.first()?.0, v.last()?.0)),
+        }
+    }
+    let sketch = kind.is_sketch();
+    parts.retain(|p| span(p).is_some() && matches!(p, SeriesData::Sketches(_)) == sketch);
+    if parts.len() <= 1 {
+        return parts.pop().unwrap_or_else(|| empty_data(kind));
+    }
+    let mut order: Vec<(i64, i64, usize)> = parts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| span(p).map(|(a, b)| (a, b, i)))
+        .collect();
+    order.sort_unstable();
+    let disjoint = order.windows(2).all(|w| w[0].1 < w[1].0);
+    if !disjoint {
+        let mut it = parts.into_iter();
+        let first = it.next().unwrap_or_else(|| empty_data(kind));
+        return it.fold(first, |acc, p| merge_data(kind, acc, p));
+    }
+    let total: usize = parts
+        .iter()
+        .map(|p| match p {
+            SeriesData::Scalars(v) => v.len(),
+            SeriesData::Sketches(v) => v.len(),
+        })
+        .sum();
+    let mut slots: Vec<Option<SeriesData>> = parts.into_iter().map(Some).collect();
+    let mut ordered = order.iter().filter_map(|&(_, _, i)| slots[i].take());
+    match ordered.next() {
+        Some(SeriesData::Scalars(mut out)) => {
+            out.reserve(total - out.len());
+            for p in ordered {
+                if let SeriesData::Scalars(v) = p {
+                    out.extend_from_slice(&v);
+                }
+            }
+            SeriesData::Scalars(out)
+        }
+        Some(SeriesData::Sketches(mut out)) => {
+            out.reserve(total - out.len());
+            for p in ordered {
+                if let SeriesData::Sketches(v) = p {
+                    out.extend(v);
+                }
+            }
+            SeriesData::Sketches(out)
+        }
+        None => empty_data(kind),
+    }
+}
+
 pub fn empty_data(kind: MetricKind) -> SeriesData {
     if kind.is_sketch() {
         SeriesData::Sketches(Vec::new())
@@ -924,6 +983,49 @@ pub(crate) mod tests {
             merge_data(MetricKind::Count, older, newer),
             Scalars(vec![(1, 1.0), (2, 20.0), (3, 33.0), (5, 5.0), (6, 60.0)])
         );
+    }
+
+    #[test]
+    fn merge_parts_concatenates_or_merges() {
+        use MetricKind::{Count, Distribution, Gauge};
+        use SeriesData::Scalars;
+        fn check(kind: MetricKind, parts: &[&[(i64, f64)]], expected: &[(i64, f64)]) {
+            let parts = parts.iter().map(|p| Scalars(p.to_vec())).collect();
+            assert_eq!(
+                merge_parts(kind, parts),
+                Scalars(expected.to_vec()),
+                "{kind:?}"
+            );
+        }
+        // Disjoint parts in any order come out sorted; empty parts vanish.
+        check(
+            Gauge,
+            &[&[(5, 5.0)], &[], &[(1, 1.0), (2, 2.0)]],
+            &[(1, 1.0), (2, 2.0), (5, 5.0)],
+        );
+        // Overlapping parts merge in write order: the newer gauge wins, counts add up.
+        check(
+            Gauge,
+            &[&[(1, 1.0), (3, 3.0)], &[(3, 30.0)]],
+            &[(1, 1.0), (3, 30.0)],
+        );
+        check(
+            Count,
+            &[&[(1, 1.0), (3, 3.0)], &[(3, 30.0)], &[(4, 4.0)]],
+            &[(1, 1.0), (3, 33.0), (4, 4.0)],
+        );
+        check(Gauge, &[], &[]);
+        // A part of the wrong shape is dropped rather than mixed in.
+        let mut s = Sketch::new();
+        s.add(1.0);
+        let got = merge_parts(
+            Distribution,
+            vec![
+                Scalars(vec![(1, 1.0)]),
+                SeriesData::Sketches(vec![(2, s.clone())]),
+            ],
+        );
+        assert_eq!(got, SeriesData::Sketches(vec![(2, s)]));
     }
 
     #[tokio::test]

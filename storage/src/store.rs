@@ -75,7 +75,7 @@ impl StorageMetrics {
 
 use crate::block::{self, BlockFile, BlockMeta, Manifest};
 use crate::config::StorageConfig;
-use crate::head::{empty_data, merge_data, Head};
+use crate::head::{merge_parts, Head};
 use crate::index::SeriesIndex;
 use crate::wal::{Lsn, Wal};
 use crate::{MetricReader, SeriesData, SeriesId, SeriesMeta, StorageError};
@@ -641,17 +641,37 @@ impl MetricReader for MetricStore {
             }
             (kinds, active, st.frozen.clone(), st.files.clone())
         };
-        let mut acc: HashMap<SeriesId, SeriesData> =
-            kinds.iter().map(|(id, k)| (*id, empty_data(*k))).collect();
+        // Parts per series, oldest source first; combined once all are read.
+        let mut parts: HashMap<SeriesId, Vec<SeriesData>> =
+            kinds.keys().map(|id| (*id, Vec::new())).collect();
         let mut add = |id: SeriesId, data: SeriesData| {
-            let kind = kinds[&id];
-            let old = acc.remove(&id).unwrap_or_else(|| empty_data(kind));
-            acc.insert(id, merge_data(kind, old, data));
+            if let Some(p) = parts.get_mut(&id) {
+                p.push(data);
+            }
         };
         let (lo, hi) = (wanted.min().unwrap_or(0), wanted.max().unwrap_or(0));
-        for f in files.iter().filter(|f| f.overlaps(from, to, lo, hi)) {
-            for (id, data) in f.read(Some(&wanted), from, to)? {
-                add(id, data);
+        let mut hits: Vec<_> = files
+            .iter()
+            .filter(|f| f.overlaps(from, to, lo, hi))
+            .collect();
+        let mut by_time = hits.clone();
+        by_time.sort_by_key(|f| f.meta.min_ts);
+        if by_time
+            .windows(2)
+            .all(|w| w[0].meta.max_ts < w[1].meta.min_ts)
+        {
+            // Files that follow each other in time (the usual case): read into one list per series.
+            let mut acc = HashMap::new();
+            for f in by_time {
+                f.read_append(Some(&wanted), from, to, &mut acc)?;
+            }
+            acc.into_iter().for_each(|(id, data)| add(id, data));
+        } else {
+            // Overlapping files (late writes): one part per file, merged in write order.
+            for f in hits.drain(..) {
+                for (id, data) in f.read(Some(&wanted), from, to)? {
+                    add(id, data);
+                }
             }
         }
         if let Some(frozen) = frozen {
@@ -664,6 +684,10 @@ impl MetricReader for MetricStore {
         for (id, d) in active {
             add(id, d);
         }
+        let mut acc: HashMap<SeriesId, SeriesData> = parts
+            .into_iter()
+            .map(|(id, p)| (id, merge_parts(kinds[&id], p)))
+            .collect();
         // Move each series' data out; only an id asked for more than once is copied (for all but its last use).
         let mut uses: HashMap<SeriesId, usize> = HashMap::with_capacity(kinds.len());
         for id in ids {

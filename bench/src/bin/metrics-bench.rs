@@ -16,6 +16,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The allocator of the `sightline` binary, so allocation costs match the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "metrics-bench",
