@@ -2,6 +2,7 @@
 //! in that order of precedence (flags win). Unknown keys are an error naming the key.
 
 use serde::{Deserialize, Serialize};
+use sightline_ingest::logs::server::LogReceiverConfig;
 use sightline_ingest::statsd::StatsdConfig;
 use sightline_model::Limits;
 use sightline_storage::StorageConfig;
@@ -19,6 +20,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: ListenConfig,
     pub statsd: StatsdConfig,
+    /// Syslog and raw-line receiver on `--syslog-listen`.
+    pub syslog: LogReceiverConfig,
     pub storage: StorageConfig,
     pub limits: Limits,
     pub auth: AuthConfig,
@@ -31,6 +34,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             listen: ListenConfig::default(),
             statsd: StatsdConfig::default(),
+            syslog: LogReceiverConfig::default(),
             storage: StorageConfig::default(),
             limits: Limits::default(),
             auth: AuthConfig::default(),

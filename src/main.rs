@@ -102,6 +102,7 @@ impl ServeArgs {
                 "interval" => sightline_storage::wal::FsyncPolicy::Interval,
                 other => anyhow::bail!("--fsync: {other:?} is not always or interval"),
             };
+            cfg.storage.logs.wal.fsync = cfg.storage.wal.fsync;
         }
         if let Some(v) = self.alerts_eval_interval {
             cfg.alerts.eval_interval = v;

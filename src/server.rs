@@ -9,12 +9,15 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use prometheus_client::registry::Registry;
+use sightline_ingest::datadog::logs::LogIntakeState;
 use sightline_ingest::datadog::{IntakeMetrics, IntakeState};
+use sightline_ingest::logs::{LogMetrics, LogReceiver};
 use sightline_ingest::statsd::StatsdReceiver;
-use sightline_model::{BatchSink, ErrorKind};
+use sightline_model::{BatchSink, ErrorKind, LogSink};
 use sightline_query::eval::EvalOptions;
 use sightline_query::http::QueryState;
-use sightline_storage::{MetricReader, MetricStore};
+use sightline_query::LogQueryState;
+use sightline_storage::{LogReader, LogStore, MetricReader, MetricStore};
 use sightline_ui::{api_error, auth, observe, HttpMetrics, Keys};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -36,17 +39,17 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let http_addr = parse_listen("--http-listen", &cfg.listen.http)?;
     let statsd_addr = parse_listen("--statsd-listen", &cfg.listen.statsd)?;
+    let syslog_addr = parse_listen("--syslog-listen", &cfg.listen.syslog)?;
     for (flag, value) in [
         ("--otlp-grpc-listen", &cfg.listen.otlp_grpc),
         ("--otlp-http-listen", &cfg.listen.otlp_http),
-        ("--syslog-listen", &cfg.listen.syslog),
     ] {
         if parse_listen(flag, value)?.is_some() {
             tracing::info!("{flag} {value}: this receiver is not built yet; nothing listens there");
         }
     }
     let keys = Keys::new(cfg.auth.clone());
-    for addr in [http_addr, statsd_addr].into_iter().flatten() {
+    for addr in [http_addr, statsd_addr, syslog_addr].into_iter().flatten() {
         if !addr.ip().is_loopback() && !keys.enabled() {
             tracing::warn!(
                 "LISTENING ON NON-LOOPBACK ADDRESS {addr} WITHOUT API KEYS: anyone who can reach it can write and read; set [auth] api_keys and app_keys"
@@ -88,21 +91,46 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir.clone();
     let storage_cfg = cfg.storage.clone();
     let limits = cfg.limits.clone();
-    let (store, registry) = tokio::task::spawn_blocking(move || {
-        let store = MetricStore::open(
+    let (stores, registry) = tokio::task::spawn_blocking(move || {
+        let stores = MetricStore::open(
             &data_dir.join("metrics"),
-            storage_cfg,
+            storage_cfg.clone(),
             limits,
             &mut registry,
-        );
-        (store, registry)
+        )
+        .context("cannot open the metric store")
+        .and_then(|m| {
+            let l = LogStore::open(&data_dir.join("logs"), storage_cfg.logs, &mut registry)
+                .context("cannot open the log store")?;
+            Ok((m, l))
+        });
+        (stores, registry)
     })
     .await?;
-    let store = store.context("cannot open the metric store")?;
+    let (store, log_store) = stores?;
     let mut registry = registry;
     store.start_background();
     let sink: Arc<dyn BatchSink> = store.clone();
     let reader: Arc<dyn MetricReader> = store.clone();
+    let log_sink: Arc<dyn LogSink> = log_store.clone();
+    let log_reader: Arc<dyn LogReader> = log_store.clone();
+    let log_metrics = LogMetrics::new(&mut registry);
+
+    let syslog = match syslog_addr {
+        Some(addr) => {
+            let r = LogReceiver::start(
+                addr,
+                cfg.syslog.clone(),
+                &cfg.limits,
+                log_sink.clone(),
+                log_metrics.clone(),
+            )
+            .with_context(|| format!("cannot start the syslog receiver on {addr}"))?;
+            bound.insert("syslog", r.local_addr());
+            Some(r)
+        }
+        None => None,
+    };
 
     let statsd = match statsd_addr {
         Some(addr) => {
@@ -113,7 +141,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 sink.clone(),
                 &mut registry,
             )
-            .with_context(|| format!("cannot start the DogStatsD receiver on {addr}"))?;
+            .with_context(|| format!("cannot start the DogStatsD receiver on {addr}"))?
+            .with_log_sink(log_sink.clone());
             bound.insert("statsd", r.local_addr());
             Some(r)
         }
@@ -127,10 +156,21 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     });
     let http_metrics = HttpMetrics::new(&mut registry);
     let registry = Arc::new(registry);
+    let log_intake = Arc::new(LogIntakeState {
+        sink: log_sink,
+        limits: cfg.limits.clone(),
+        metrics: log_metrics,
+    });
     let writes = sightline_ingest::datadog::router(intake)
+        .merge(sightline_ingest::datadog::logs::router(log_intake.clone()))
+        .merge(sightline_ingest::datadog::events::router(log_intake))
         .layer(from_fn_with_state(keys.clone(), auth::require_write));
     let options = EvalOptions::from_limits(&cfg.limits);
+    let log_query = Arc::new(LogQueryState { reader: log_reader });
     let reads = sightline_query::http::router(Arc::new(QueryState { reader, options }))
+        .merge(sightline_query::logs_router(log_query.clone()))
+        .merge(sightline_query::tail_router(log_query.clone()))
+        .merge(sightline_query::events_router(log_query))
         .layer(from_fn_with_state(keys.clone(), auth::require_read));
     let full = Router::new()
         .merge(writes)
@@ -166,10 +206,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some(r) = statsd {
         r.shutdown().await;
     }
+    if let Some(r) = syslog {
+        r.shutdown().await;
+    }
     if let Some(t) = http_task {
         let _ = t.await;
     }
     store.shutdown().await;
+    let logs = log_store.clone();
+    let _ = tokio::task::spawn_blocking(move || logs.shutdown()).await;
     let _ = std::fs::remove_file(&listeners_file);
     tracing::info!("stopped");
     Ok(())

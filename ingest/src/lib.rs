@@ -5,6 +5,8 @@
 pub mod body;
 pub mod datadog;
 pub mod error;
+pub mod events;
+pub mod logs;
 pub mod statsd;
 
 pub use error::IngestError;

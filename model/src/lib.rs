@@ -1,9 +1,11 @@
-//! Sightline's data model: tags, series keys, metric points and batches, sketches, limits, and the
-//! ingest→storage seam (`BatchSink`). Small on purpose: no tokio, arrow or tantivy, so the agent stays light.
+//! Sightline's data model: tags, series keys, metric points and batches, sketches, log records, limits, and the
+//! ingest→storage seams (`BatchSink`, `LogSink`). Small on purpose: no tokio, arrow or tantivy, so the agent stays light.
 
 pub mod error;
 pub mod event;
 pub mod limits;
+pub mod log;
+pub mod logquery;
 pub mod metric;
 pub mod sink;
 pub mod sketch;
@@ -12,7 +14,12 @@ pub mod tags;
 pub use error::ErrorKind;
 pub use event::{Event, EventPriority, ServiceCheck};
 pub use limits::Limits;
+pub use log::{normalize_status, LogBatch, LogRecord, STATUSES};
+pub use logquery::{
+    CmpOp, Matcher, Number, RangeEnd, SearchExpr, SearchParseError, SearchTerm, Span, Target,
+    WildPart,
+};
 pub use metric::{MetricBatch, MetricKind, MetricPoint, SeriesKey, Value, MAX_UNIX_SECS};
-pub use sink::{BatchSink, MemorySink, SinkError, WriteOutcome};
+pub use sink::{BatchSink, LogSink, MemorySink, SinkError, WriteOutcome};
 pub use sketch::Sketch;
 pub use tags::{normalize_tag, TagError, TagSet};

@@ -1,6 +1,8 @@
-//! The ingest→storage seam: receivers hand batches to a `BatchSink` and learn when they are durable.
+//! The ingest→storage seams: receivers hand batches to a `BatchSink` (metrics) or a `LogSink` (logs) and learn
+//! when they are durable.
 
 use crate::error::ErrorKind;
+use crate::log::LogBatch;
 use crate::metric::MetricBatch;
 use async_trait::async_trait;
 
@@ -41,10 +43,30 @@ pub trait BatchSink: Send + Sync {
     async fn write_metrics(&self, batch: MetricBatch) -> Result<WriteOutcome, SinkError>;
 }
 
+/// Where receivers send log batches. `write_logs` resolves once the records are in the write-ahead log
+/// according to the fsync policy.
+#[async_trait]
+pub trait LogSink: Send + Sync {
+    async fn write_logs(&self, batch: LogBatch) -> Result<WriteOutcome, SinkError>;
+}
+
 /// A sink that keeps every batch in memory: for unit tests of receivers.
 #[derive(Debug, Default)]
 pub struct MemorySink {
     pub batches: std::sync::Mutex<Vec<MetricBatch>>,
+    pub logs: std::sync::Mutex<Vec<LogBatch>>,
+}
+
+#[async_trait]
+impl LogSink for MemorySink {
+    async fn write_logs(&self, batch: LogBatch) -> Result<WriteOutcome, SinkError> {
+        let n = batch.len();
+        self.logs.lock().expect("memory sink lock").push(batch);
+        Ok(WriteOutcome {
+            accepted: n,
+            ..Default::default()
+        })
+    }
 }
 
 #[async_trait]

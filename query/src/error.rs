@@ -9,6 +9,9 @@ pub enum QueryError {
     /// The query text does not parse; Display names the position.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// A log or span search does not parse; Display names the position.
+    #[error("invalid search: {0}")]
+    Search(#[from] sightline_model::SearchParseError),
     /// The query parses but cannot be evaluated as written (e.g. `p99:` on a gauge); names the position.
     #[error("at position {pos}: {message}")]
     Invalid { pos: usize, message: String },
@@ -45,6 +48,7 @@ impl QueryError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             QueryError::Parse(_)
+            | QueryError::Search(_)
             | QueryError::Invalid { .. }
             | QueryError::BadParam(_)
             | QueryError::TooManySeries { .. }

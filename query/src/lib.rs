@@ -4,15 +4,24 @@
 //! - [`evaluate`] / [`run_query`] read series through a [`sightline_storage::MetricReader`] and return a
 //!   [`QueryOutput`] (one [`SeriesResult`] per expression and group);
 //! - [`router`] serves `/api/v1/query`, `/api/v1/metrics`, `/api/v2/metrics/{name}/all-tags`,
-//!   `/api/v1/search` and `/api/ui/autocomplete` over a [`QueryState`].
+//!   `/api/v1/search` and `/api/ui/autocomplete` over a [`QueryState`];
+//! - [`logsearch::parse_search`] parses the Datadog log/span search syntax; [`logs_router`] serves the log
+//!   search API over a [`sightline_storage::LogReader`].
 
 pub mod ast;
 pub mod error;
 pub mod eval;
+pub mod events_http;
 pub mod http;
+pub mod logs_http;
+pub mod logsearch;
 pub mod parser;
+pub mod tail;
 
 pub use error::QueryError;
 pub use eval::{evaluate, run_query, EvalOptions, QueryOutput, SeriesResult};
+pub use events_http::events_router;
 pub use http::{router, QueryState};
+pub use logs_http::{logs_router, LogQueryState};
 pub use parser::{parse, ParseError};
+pub use tail::tail_router;

@@ -1,5 +1,7 @@
-//! Configuration of the metric store (`[storage]` in the server's config file).
+//! Configuration of the metric store (`[storage]` in the server's config file) and of the log store
+//! (`[storage.logs]`).
 
+use crate::logs::LogStoreConfig;
 use crate::wal::WalConfig;
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +23,8 @@ pub struct StorageConfig {
     pub retention_days: u32,
     /// Seconds between compaction passes, which merge the several files of one block into one.
     pub compaction_interval_secs: u64,
+    /// The log store (`[storage.logs]`).
+    pub logs: LogStoreConfig,
 }
 
 impl Default for StorageConfig {
@@ -32,6 +36,7 @@ impl Default for StorageConfig {
             block_secs: 7200,
             retention_days: 15,
             compaction_interval_secs: 3600,
+            logs: LogStoreConfig::default(),
         }
     }
 }

@@ -1,16 +1,25 @@
-//! Sightline storage: the write-ahead log, the series index, the in-memory head and Parquet blocks.
+//! Sightline storage: the write-ahead log, the series index, the in-memory head and Parquet blocks for
+//! metrics; the log store (the same write-ahead log in front of tantivy partitions).
 //! `MetricReader` is the seam the query tier reads through.
 
 pub mod block;
 pub mod config;
 pub mod head;
 pub mod index;
+pub mod logs;
 pub mod store;
 pub mod wal;
 
 pub use config::StorageConfig;
 pub use head::{Head, MemMetricStore};
 pub use index::{IndexError, SeriesIndex};
+pub use logs::aggregate::{
+    AggBucket, Compute, ComputeValue, GroupBy, GroupSort, LogAggregate, Measure,
+};
+pub use logs::{
+    Cursor, LogHit, LogPage, LogReader, LogSearch, LogStore, LogStoreConfig, SortOrder,
+    WAL_KIND_LOGS,
+};
 pub use store::{FlushStats, MetricStore, StorageMetrics, WAL_KIND_METRICS};
 
 use sightline_model::{MetricKind, SeriesKey, Sketch};
@@ -65,6 +74,9 @@ pub enum StorageError {
     Overloaded(String),
     #[error("storage is shut down")]
     Closed,
+    /// A search that cannot run as written (the message names the term and its position).
+    #[error("{0}")]
+    BadQuery(String),
 }
 
 impl StorageError {
@@ -73,6 +85,7 @@ impl StorageError {
         match self {
             StorageError::Overloaded(_) | StorageError::Closed => ErrorKind::Overloaded,
             StorageError::UnknownSeries(_) => ErrorKind::NotFound,
+            StorageError::BadQuery(_) => ErrorKind::BadInput,
             StorageError::Io { .. } | StorageError::Corrupt { .. } => ErrorKind::Internal,
         }
     }

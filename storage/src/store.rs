@@ -136,7 +136,7 @@ fn io_err(path: &Path, source: std::io::Error) -> StorageError {
     }
 }
 
-fn sink_err(e: StorageError) -> SinkError {
+pub(crate) fn sink_err(e: StorageError) -> SinkError {
     match e {
         StorageError::Overloaded(m) => SinkError::Overloaded(m),
         StorageError::Closed => SinkError::Closed,

@@ -142,7 +142,7 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn register(registry: &mut Registry) -> Metrics {
+    fn register(registry: &mut Registry, prefix: &str) -> Metrics {
         let m = Metrics {
             records: Counter::default(),
             bytes: Counter::default(),
@@ -152,27 +152,27 @@ impl Metrics {
             fsync_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
         };
         registry.register(
-            "sightline_wal_records",
+            format!("{prefix}_records"),
             "Records written to the write-ahead log",
             m.records.clone(),
         );
         registry.register(
-            "sightline_wal_bytes",
+            format!("{prefix}_bytes"),
             "Bytes (frames) written to the write-ahead log",
             m.bytes.clone(),
         );
         registry.register(
-            "sightline_wal_fsyncs",
+            format!("{prefix}_fsyncs"),
             "fsync calls on write-ahead log segments",
             m.fsyncs.clone(),
         );
         registry.register(
-            "sightline_wal_corrupt_tails",
+            format!("{prefix}_corrupt_tails"),
             "Torn or corrupt write-ahead log tails cut during replay",
             m.corrupt_tails.clone(),
         );
         registry.register(
-            "sightline_wal_fsync_seconds",
+            format!("{prefix}_fsync_seconds"),
             "Duration of fsync calls on write-ahead log segments",
             m.fsync_seconds.clone(),
         );
@@ -182,7 +182,18 @@ impl Metrics {
 
 impl Wal {
     /// Opens (creating if needed) the log in `dir`. Registers its counters. Does not replay.
+    /// Opens the log in `dir`, its metrics named `sightline_wal_*`.
     pub fn open(dir: &Path, cfg: WalConfig, registry: &mut Registry) -> Result<Wal, StorageError> {
+        Wal::open_named(dir, cfg, registry, "sightline_wal")
+    }
+
+    /// Opens the log in `dir`, its metrics named `<prefix>_*` (one log per store, each with its own names).
+    pub fn open_named(
+        dir: &Path,
+        cfg: WalConfig,
+        registry: &mut Registry,
+        prefix: &str,
+    ) -> Result<Wal, StorageError> {
         let existed = dir.is_dir();
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         if !existed {
@@ -193,7 +204,7 @@ impl Wal {
         }
         let existing = list_segments(dir)?;
         let first_new_segment = existing.last().map_or(1, |(id, _)| id + 1);
-        let metrics = Metrics::register(registry);
+        let metrics = Metrics::register(registry, prefix);
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 ops: VecDeque::new(),
@@ -298,6 +309,13 @@ impl Wal {
 
     /// Queues a record and returns its LSN and a ticket that resolves once it is durable. Never blocks; LSNs
     /// are assigned in call order. `Err(Overloaded)` when more than `max_pending_bytes` wait.
+    /// Makes every later record's LSN higher than `lsn`: for a store whose own files remember positions that
+    /// the log may no longer hold (its segments were deleted after those records were made durable elsewhere).
+    pub fn advance_past(&self, lsn: Lsn) {
+        let mut q = self.shared.queue.lock();
+        q.next_lsn = q.next_lsn.max(lsn + 1);
+    }
+
     pub fn submit(&self, kind: u8, payload: Vec<u8>) -> Result<(Lsn, AppendTicket), StorageError> {
         let frame_len = MIN_FRAME_LEN + payload.len();
         if frame_len > MAX_FRAME_LEN {

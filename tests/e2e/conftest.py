@@ -46,7 +46,7 @@ class Server:
             "--statsd-listen", "127.0.0.1:0",
             "--otlp-grpc-listen", "off",
             "--otlp-http-listen", "off",
-            "--syslog-listen", "off",
+            "--syslog-listen", "127.0.0.1:0",
             *self.extra_args,
         ]
         self.log = open(self.log_path, "ab")
@@ -67,6 +67,7 @@ class Server:
         self.http = "http://" + self.addrs["http"]
         host, port = self.addrs["statsd"].rsplit(":", 1)
         self.statsd_port = int(port)
+        self.syslog_port = int(self.addrs["syslog"].rsplit(":", 1)[1]) if "syslog" in self.addrs else None
         r = requests.get(self.http + "/readyz", timeout=5)
         assert r.status_code == 200, r.text
         return self

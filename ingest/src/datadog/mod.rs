@@ -5,6 +5,8 @@
 //! are durable: 202 `{"errors":[]}`, or 202 with messages when some series were refused, or an error reply.
 //! Authentication is not done here: the binary wraps the router in its API-key middleware.
 
+pub mod events;
+pub mod logs;
 pub mod parse;
 
 use crate::body::{decode_body, ErrorsReply};

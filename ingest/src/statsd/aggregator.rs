@@ -14,16 +14,17 @@
 //! - `T<ts>`-stamped points bypass aggregation and are emitted as they are at their own timestamp.
 //!
 //! Only series that changed since the previous flush are emitted. Events and service checks are counted and
-//! queued (bounded) for [`Aggregator::take_events`].
+//! queued (bounded) for [`Aggregator::take_events`], or written to a log sink by [`Aggregator::flush_events`].
 
 use super::parser::{
     datagram_lines, parse_fast, parse_line, Line, MetricLine, MetricType, MetricValue, ParseError,
 };
 use super::StatsdMetrics;
+use crate::events::{event_record, next_event_id, service_check_record, EVENT_ID_ATTR};
 use parking_lot::Mutex;
 use sightline_model::{
-    BatchSink, Event, Limits, MetricBatch, MetricKind, MetricPoint, SeriesKey, ServiceCheck,
-    SinkError, Sketch, Value, WriteOutcome,
+    BatchSink, Event, Limits, LogBatch, LogRecord, LogSink, MetricBatch, MetricKind, MetricPoint,
+    SeriesKey, ServiceCheck, SinkError, Sketch, Value, WriteOutcome,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -157,6 +158,21 @@ pub const MAX_QUEUED_EVENTS: usize = 10_000;
 pub enum StatsdEvent {
     Event(Event),
     ServiceCheck(ServiceCheck),
+}
+
+impl StatsdEvent {
+    /// The log record it is stored as (see [`crate::events`]); an event gets a new id.
+    pub fn to_record(&self, now_ns: i64) -> LogRecord {
+        match self {
+            StatsdEvent::Event(e) => {
+                let mut r = event_record(e, now_ns);
+                r.attributes
+                    .insert(EVENT_ID_ATTR.into(), next_event_id(now_ns).into());
+                r
+            }
+            StatsdEvent::ServiceCheck(c) => service_check_record(c, now_ns),
+        }
+    }
 }
 
 /// The bucket (unix seconds, a multiple of [`BUCKET_SECS`]) that `secs` falls in.
@@ -432,7 +448,10 @@ impl Aggregator {
         let mut q = self.events.lock();
         if q.len() >= MAX_QUEUED_EVENTS {
             q.pop_front();
-            self.metrics.events_dropped.inc();
+            self.metrics
+                .events_dropped
+                .get_or_create(&[("reason", "queue_full")])
+                .inc();
         }
         q.push_back(ev);
     }
@@ -440,6 +459,51 @@ impl Aggregator {
     /// Takes every queued event and service check, oldest first.
     pub fn take_events(&self) -> Vec<StatsdEvent> {
         self.events.lock().drain(..).collect()
+    }
+
+    /// Takes the queued events and service checks and writes them to `sink` as one batch of log records
+    /// (nothing is written when the queue is empty). Records the sink refuses are logged and counted in
+    /// `sightline_statsd_events_dropped_total{reason}`, and lost.
+    pub async fn flush_events(
+        &self,
+        sink: &dyn LogSink,
+        now: SystemTime,
+    ) -> Result<WriteOutcome, SinkError> {
+        let events = self.take_events();
+        if events.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let (_, now_ns) = unix(now);
+        let now_ns = i64::try_from(now_ns).unwrap_or(i64::MAX);
+        let records: Vec<LogRecord> = events.iter().map(|e| e.to_record(now_ns)).collect();
+        let n = records.len();
+        let dropped = |reason: &'static str, count: usize| {
+            self.metrics
+                .events_dropped
+                .get_or_create(&[("reason", reason)])
+                .inc_by(count as u64);
+        };
+        match sink.write_logs(LogBatch { records }).await {
+            Ok(outcome) => {
+                if outcome.rejected > 0 {
+                    tracing::warn!(
+                        rejected = outcome.rejected,
+                        "dogstatsd events: storage refused some records: {}",
+                        outcome.errors.join("; ")
+                    );
+                    dropped("rejected", outcome.rejected);
+                }
+                Ok(outcome)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    records = n,
+                    "dogstatsd events: write failed, events and service checks lost: {e}"
+                );
+                dropped(crate::logs::drop_reason(&e), n);
+                Err(e)
+            }
+        }
     }
 
     /// Collects what changed since the previous call from every shard, as of `now`: count and sketch
@@ -894,7 +958,7 @@ mod tests {
             a.ingest(0, b"_sc|x|0", at(4.0));
         }
         assert_eq!(a.take_events().len(), MAX_QUEUED_EVENTS);
-        assert_eq!(m.events_dropped.get(), 5);
+        assert_eq!(m.events_dropped_count("queue_full"), 5);
     }
 
     struct FailingSink;
@@ -921,6 +985,59 @@ mod tests {
         a.ingest(0, b"a:1|c", at(3.0));
         assert!(a.flush(&FailingSink, at(3.0)).await.is_err());
         assert_eq!(a.metrics().flush_errors.get(), 1);
+    }
+
+    #[async_trait]
+    impl LogSink for FailingSink {
+        async fn write_logs(&self, _: LogBatch) -> Result<WriteOutcome, SinkError> {
+            Err(SinkError::Overloaded("wal queue full".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn flush_events_writes_log_records_and_counts_errors() {
+        let a = agg(1);
+        let sink = MemorySink::default();
+        // Nothing queued: nothing written.
+        a.flush_events(&sink, at(1.0)).await.unwrap();
+        assert!(sink.logs.lock().unwrap().is_empty());
+
+        a.ingest(
+            0,
+            b"_e{6,4}:deploy|done|t:success|#Env:prod\n_sc|db.up|2|h:db-1|m:refused",
+            at(2.0),
+        );
+        let out = a.flush_events(&sink, at(3.0)).await.unwrap();
+        assert_eq!(out.accepted, 2);
+        let logs = sink.logs.lock().unwrap().clone();
+        assert_eq!(logs.len(), 1);
+        let r = &logs[0].records;
+        assert_eq!(
+            (
+                r[0].source.as_deref(),
+                r[0].message.as_str(),
+                r[0].status.as_str()
+            ),
+            (Some("event"), "deploy\ndone", "ok")
+        );
+        // The arrival time (the aggregator fills the missing timestamp), not the flush time.
+        assert_eq!(r[0].ts_ns, (T0 as i64 + 2) * 1_000_000_000);
+        assert_eq!(r[0].tags, ["env:prod"]);
+        assert!(r[0].attributes[EVENT_ID_ATTR].as_u64().unwrap() > 0);
+        assert_eq!(
+            (
+                r[1].source.as_deref(),
+                r[1].message.as_str(),
+                r[1].status.as_str()
+            ),
+            (Some("service_check"), "refused", "critical")
+        );
+        assert_eq!(r[1].host.as_deref(), Some("db-1"));
+
+        a.ingest(0, b"_sc|x|0\n_sc|y|1", at(4.0));
+        assert!(a.flush_events(&FailingSink, at(4.0)).await.is_err());
+        assert_eq!(a.metrics().events_dropped_count("overloaded"), 2);
+        assert!(a.take_events().is_empty());
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! DogStatsD: pure datagram parser, per-thread pre-aggregation into 10 s buckets, and the UDP receive loop.
+//! Events (`_e`) and service checks (`_sc`) are queued by the aggregator and, when the receiver has a log sink
+//! ([`StatsdReceiver::with_log_sink`]), written there as log records on every flush tick.
 
 pub mod aggregator;
 pub mod parser;
@@ -32,8 +34,10 @@ pub struct StatsdMetrics {
     pub flush_errors: Counter,
     /// `sightline_statsd_events_total{type="event"|"service_check"}`.
     pub events: Family<Label, Counter>,
-    /// `sightline_statsd_events_dropped_total`: events pushed out of the full in-memory queue.
-    pub events_dropped: Counter,
+    /// `sightline_statsd_events_dropped_total{reason}`: events and service checks lost, pushed out of the full
+    /// in-memory queue (`queue_full`) or refused by the log store (`overloaded`, `storage_error`, `closed`,
+    /// `rejected`).
+    pub events_dropped: Family<Label, Counter>,
 }
 
 impl StatsdMetrics {
@@ -71,9 +75,16 @@ impl StatsdMetrics {
         );
         registry.register(
             "sightline_statsd_events_dropped",
-            "DogStatsD events dropped from the full in-memory queue",
+            "DogStatsD events and service checks lost (queue full or refused by storage), by reason",
             self.events_dropped.clone(),
         );
+    }
+
+    /// The current value of `sightline_statsd_events_dropped_total{reason}`.
+    pub fn events_dropped_count(&self, reason: &'static str) -> u64 {
+        self.events_dropped
+            .get_or_create(&[("reason", reason)])
+            .get()
     }
 
     /// The current value of `sightline_statsd_parse_errors_total{reason}`.

@@ -1,5 +1,6 @@
 //! The DogStatsD UDP receiver: receive threads reading the socket with `recvmmsg` into per-thread
-//! aggregator shards, and a tokio task flushing the aggregator to the sink every `flush_interval_ms`.
+//! aggregator shards, and a tokio task flushing the aggregator to the sink every `flush_interval_ms` (and, once
+//! [`StatsdReceiver::with_log_sink`] gave it one, the queued events and service checks to the log sink).
 
 use super::aggregator::{Aggregator, StatsdEvent};
 use super::parser::ParseError;
@@ -7,9 +8,10 @@ use super::StatsdMetrics;
 use crate::error::IngestError;
 use nix::errno::Errno;
 use nix::sys::socket::{recvmmsg, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage};
+use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
-use sightline_model::{BatchSink, Limits};
+use sightline_model::{BatchSink, Limits, LogSink};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::IoSliceMut;
 use std::net::{SocketAddr, UdpSocket};
@@ -87,11 +89,15 @@ impl StatsdConfig {
     }
 }
 
+/// Where events and service checks go, if anywhere yet (shared with the flush task).
+type SharedLogSink = Arc<Mutex<Option<Arc<dyn LogSink>>>>;
+
 /// A running DogStatsD UDP receiver.
 pub struct StatsdReceiver {
     local_addr: SocketAddr,
     aggregator: Arc<Aggregator>,
     sink: Arc<dyn BatchSink>,
+    log_sink: SharedLogSink,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     flush_stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -148,19 +154,17 @@ impl StatsdReceiver {
             }
         }
 
+        let log_sink: SharedLogSink = Arc::new(Mutex::new(None));
         let (flush_stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let flush_task = {
-            let (aggregator, sink) = (aggregator.clone(), sink.clone());
+            let (aggregator, sink, log_sink) = (aggregator.clone(), sink.clone(), log_sink.clone());
             let period = Duration::from_millis(cfg.flush_interval_ms);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(period);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => {
-                            // Errors are logged and counted by `flush`.
-                            let _ = aggregator.flush(&*sink, SystemTime::now()).await;
-                        }
+                        _ = tick.tick() => flush_all(&aggregator, &*sink, &log_sink).await,
                         _ = &mut stopped => break,
                     }
                 }
@@ -171,11 +175,22 @@ impl StatsdReceiver {
             local_addr,
             aggregator,
             sink,
+            log_sink,
             stop,
             threads,
             flush_stop: Some(flush_stop),
             flush_task: Some(flush_task),
         })
+    }
+
+    /// Writes the events and service checks received from now on (and those still queued) to `log_sink` as log
+    /// records (`source:event` / `source:service_check`, see [`crate::events`]), in one batch per flush tick,
+    /// next to the metric flush. Without a log sink they stay queued (bounded) for [`Self::take_events`].
+    /// Write failures are logged and counted in `sightline_statsd_events_dropped_total{reason}`; the receive
+    /// threads never wait for the log sink.
+    pub fn with_log_sink(self, log_sink: Arc<dyn LogSink>) -> Self {
+        *self.log_sink.lock() = Some(log_sink);
+        self
     }
 
     /// The bound address (with the actual port when started on port 0).
@@ -212,7 +227,7 @@ impl StatsdReceiver {
         if let Some(task) = self.flush_task.take() {
             let _ = task.await;
         }
-        let _ = self.aggregator.flush(&*self.sink, SystemTime::now()).await;
+        flush_all(&self.aggregator, &*self.sink, &self.log_sink).await;
         tracing::info!(local_addr = %self.local_addr, "dogstatsd stopped");
     }
 }
@@ -225,6 +240,19 @@ impl Drop for StatsdReceiver {
             task.abort();
         }
     }
+}
+
+/// One flush tick: the aggregated metrics to `sink` and, when there is a log sink, the queued events and
+/// service checks to it, concurrently. Errors are logged and counted by `flush` and `flush_events`.
+async fn flush_all(aggregator: &Aggregator, sink: &dyn BatchSink, log_sink: &SharedLogSink) {
+    let now = SystemTime::now();
+    let log_sink = log_sink.lock().clone();
+    let events = async {
+        if let Some(log_sink) = log_sink {
+            let _ = aggregator.flush_events(&*log_sink, now).await;
+        }
+    };
+    let _ = tokio::join!(aggregator.flush(sink, now), events);
 }
 
 /// Creates the UDP socket: receive buffer, drop counter in control messages, wake-up timeout, bound.
@@ -477,6 +505,68 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("sightline_statsd_dropped_total 0"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn events_and_service_checks_reach_the_log_sink() {
+        let sink = Arc::new(MemorySink::default());
+        let logs = Arc::new(MemorySink::default());
+        let mut registry = Registry::default();
+        let cfg = StatsdConfig {
+            flush_interval_ms: 20,
+            ..StatsdConfig::default()
+        };
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let rx = StatsdReceiver::start(addr, cfg, Limits::default(), sink.clone(), &mut registry)
+            .unwrap()
+            .with_log_sink(logs.clone());
+        let bound = rx.local_addr();
+        let aggregator = rx.aggregator().clone();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .send_to(
+                b"_e{12,10}:disk is full|sda1 at 99|h:web-1|p:low|t:warning|#env:prod,Team:ops\n\
+                  m:1|c\n_sc|db.up|2|d:1700000000|h:db-1|#role:db|m:connection refused",
+                bound,
+            )
+            .unwrap();
+        // Written by a periodic flush, without waiting for shutdown.
+        let waited = Instant::now();
+        while logs.logs.lock().unwrap().is_empty() {
+            assert!(
+                waited.elapsed() < Duration::from_secs(5),
+                "no events written"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        client.send_to(b"_sc|late|0", bound).unwrap();
+        rx.shutdown().await;
+
+        let records: Vec<_> = logs
+            .logs
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b.records.clone())
+            .collect();
+        assert_eq!(records.len(), 3, "{records:?}");
+        let ev = &records[0];
+        assert_eq!(ev.source.as_deref(), Some("event"));
+        assert_eq!(ev.message, "disk is full\nsda1 at 99");
+        assert_eq!(ev.status, "warning");
+        assert_eq!(ev.host.as_deref(), Some("web-1"));
+        assert_eq!(ev.tags, ["env:prod", "team:ops"]);
+        assert_eq!(ev.attributes["priority"], "low");
+        let sc = &records[1];
+        assert_eq!(sc.source.as_deref(), Some("service_check"));
+        assert_eq!(sc.message, "connection refused");
+        assert_eq!(sc.status, "critical");
+        assert_eq!(sc.ts_ns, 1_700_000_000_000_000_000);
+        assert_eq!(sc.attributes["check"], "db.up");
+        assert_eq!(records[2].message, "late: OK");
+        assert_eq!(total(&sink, "m"), 1.0);
+        // Written, so no longer queued.
+        assert!(aggregator.take_events().is_empty());
     }
 
     /// Sets the flag when dropped, so the sender threads stop even when an assertion fails.
