@@ -403,3 +403,13 @@ taskset -c "$SERVER_CPU" "$BIN/metrics-bench" "${METRICS_ARGS[@]}" >"$OUT/metric
   log "metrics-bench failed (see $OUT/metrics-bench.log)"
 python3 -m json.tool "$OUT/metrics-bench.json" 2>/dev/null || cat "$OUT/metrics-bench.log"
 log "done: raw results in $RESULTS, table in $OUT/table.txt"
+
+# ---- logs benchmark: bench/logs.sh, same conventions (LOGS=0 skips it; --quick/--debug passed on) ------
+if [ "${LOGS:-1}" = 1 ]; then
+  LOGS_ARGS=()
+  [ "$QUICK" = 1 ] && LOGS_ARGS+=(--quick)
+  [ "$PROFILE" = debug ] && LOGS_ARGS+=(--debug)
+  log "logs benchmark: bash bench/logs.sh ${LOGS_ARGS[*]} (output in $OUT/logs)"
+  BENCH_OUT="$OUT" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" bash "$ROOT/bench/logs.sh" "${LOGS_ARGS[@]}" ||
+    log "logs benchmark failed (see $OUT/logs)"
+fi

@@ -1,11 +1,131 @@
 //! HTTP request bodies shared by every HTTP receiver: decoding `Content-Encoding` (identity, gzip, deflate)
 //! under a size limit that holds after decompression, and the `{"errors":[…]}` reply of SPEC §4.
+//!
+//! Every intake handler is the same skeleton: [`raw_body`] (413 over the raw limit), [`decode_and_parse`] (on
+//! the blocking pool unless small and plain), write to its sink, and answer, or [`ErrorsReply::failed`].
+//! JSON bodies share [`json_objects`], [`json_kind`] and [`json_error`] for their messages.
 
 use crate::error::IngestError;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use serde_json::{Map, Value as Json};
 use std::io::Read;
+
+/// Uncompressed bodies up to this size are parsed on the runtime thread; others on the blocking pool.
+const INLINE_PARSE_MAX_BYTES: usize = 64 * 1024;
+
+/// The body axum read, or the error for one over the raw limit (`limit`, 413) or unreadable (400).
+pub fn raw_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, IngestError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            IngestError::BodyTooLarge { limit }
+        } else {
+            IngestError::Invalid(format!(
+                "cannot read request body: {}",
+                rejection.body_text().to_lowercase()
+            ))
+        }
+    })
+}
+
+/// The `Content-Encoding` header, if any; a value that is not ASCII is an unsupported encoding.
+pub fn content_encoding(headers: &HeaderMap) -> Result<Option<String>, IngestError> {
+    match headers.get(header::CONTENT_ENCODING) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.to_string())).map_err(|_| {
+            IngestError::BadEncoding(String::from_utf8_lossy(v.as_bytes()).into_owned())
+        }),
+    }
+}
+
+/// Refuses a protobuf `Content-Type` on `path` (only JSON is implemented), telling the client what to `send`.
+pub fn refuse_protobuf(
+    content_type: Option<&str>,
+    path: &str,
+    send: &str,
+) -> Result<(), IngestError> {
+    match content_type.map(str::to_ascii_lowercase) {
+        Some(ct) if ct.contains("protobuf") => Err(IngestError::Invalid(format!(
+            "content-type {ct:?} is not supported on {path}; send {send}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Decodes a body read on `path` according to its `Content-Encoding` (under `limit`) and parses it: in place
+/// when it is small and plain, on the blocking pool when it is compressed or large.
+pub async fn decode_and_parse<T, F>(
+    path: &str,
+    headers: &HeaderMap,
+    raw: Bytes,
+    limit: usize,
+    parse: F,
+) -> Result<T, IngestError>
+where
+    T: Send + 'static,
+    F: FnOnce(&[u8]) -> Result<T, IngestError> + Send + 'static,
+{
+    let encoding = content_encoding(headers)?;
+    let small = raw.len() <= INLINE_PARSE_MAX_BYTES && encoding.is_none();
+    let work = move || -> Result<T, IngestError> {
+        let body = decode_body(encoding.as_deref(), &raw, limit)?;
+        parse(&body)
+    };
+    if small {
+        work()
+    } else {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| IngestError::Internal(format!("parsing {path} body: {e}")))?
+    }
+}
+
+/// The objects of a JSON body holding one object or an array of them; `entry` names an element in messages
+/// (`"log entry"`), `send` says what the body should be.
+pub fn json_objects(
+    body: &[u8],
+    entry: &str,
+    send: &str,
+) -> Result<Vec<Map<String, Json>>, IngestError> {
+    match serde_json::from_slice(body).map_err(json_error)? {
+        Json::Object(map) => Ok(vec![map]),
+        Json::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Json::Object(map) => Ok(map),
+                other => Err(IngestError::BadJson(format!(
+                    "{entry} [{i}] is {}; each entry must be an object",
+                    json_kind(&other)
+                ))),
+            })
+            .collect(),
+        other => Err(IngestError::BadJson(format!(
+            "request body is {}; send {send}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+/// A JSON value's type, with its article, for messages (`"a number"`).
+pub fn json_kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// The whole-body JSON error, lowercase, keeping serde_json's line and column.
+pub fn json_error(e: serde_json::Error) -> IngestError {
+    IngestError::BadJson(e.to_string().replace("EOF", "end of input"))
+}
 
 /// Decodes a request body according to its `Content-Encoding` header value.
 ///
@@ -113,6 +233,19 @@ impl ErrorsReply {
     }
 }
 
+impl ErrorsReply {
+    /// The reply to a request on `endpoint` that failed, logged as `"{intake} failed"` (a warning: 5xx, our
+    /// side) or `"{intake} refused a request"` (debug: the client's).
+    pub fn failed(endpoint: &str, intake: &str, e: IngestError) -> Self {
+        if e.kind().http_status() >= 500 {
+            tracing::warn!(endpoint, error = %e, "{intake} failed");
+        } else {
+            tracing::debug!(endpoint, error = %e, "{intake} refused a request");
+        }
+        ErrorsReply::from(e)
+    }
+}
+
 impl From<IngestError> for ErrorsReply {
     /// The one mapping from an ingest error to an HTTP reply: status and `Retry-After` from its kind.
     fn from(e: IngestError) -> Self {
@@ -148,27 +281,10 @@ impl IntoResponse for IngestError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
+    use crate::test_util::{gzip, raw_deflate, zlib};
+    use flate2::write::GzEncoder;
     use flate2::Compression;
     use std::io::Write;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = GzEncoder::new(Vec::new(), Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
-
-    fn zlib(data: &[u8]) -> Vec<u8> {
-        let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
-
-    fn raw_deflate(data: &[u8]) -> Vec<u8> {
-        let mut e = DeflateEncoder::new(Vec::new(), Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
 
     /// Decodes `raw` with `encoding` under `limit`; `expected` is the decoded body or a piece of the error
     /// message together with the HTTP status it must map to.

@@ -8,5 +8,7 @@ pub mod error;
 pub mod events;
 pub mod logs;
 pub mod statsd;
+#[cfg(test)]
+mod test_util;
 
 pub use error::IngestError;

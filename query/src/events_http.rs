@@ -235,10 +235,10 @@ async fn list_events(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::log_store_with;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use sightline_model::{LogBatch, LogRecord};
-    use sightline_storage::{LogStore, LogStoreConfig};
+    use sightline_model::LogRecord;
     use tower::ServiceExt;
 
     const T0: i64 = 1_700_000_000;
@@ -259,13 +259,6 @@ mod tests {
     }
 
     async fn app() -> (tempfile::TempDir, Router) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::open(
-            dir.path(),
-            LogStoreConfig::default(),
-            &mut Default::default(),
-        )
-        .unwrap();
         let mut other = LogRecord::new(T0 * NS, "deploy finished");
         other.source = Some("app".into());
         let mut check = LogRecord::new(T0 * NS, "db.up: OK");
@@ -296,8 +289,7 @@ mod tests {
             other,
             check,
         ];
-        store.write(LogBatch { records }).await.unwrap();
-        store.commit_blocking().unwrap();
+        let (dir, store) = log_store_with(records).await;
         let app = events_router(Arc::new(LogQueryState { reader: store }));
         (dir, app)
     }

@@ -17,6 +17,8 @@ pub mod logs_http;
 pub mod logsearch;
 pub mod parser;
 pub mod tail;
+#[cfg(test)]
+mod test_util;
 
 pub use error::QueryError;
 pub use eval::{evaluate, run_query, EvalOptions, QueryOutput, SeriesResult};

@@ -1,6 +1,6 @@
 //! The log search HTTP API (SPEC §4), Datadog-compatible: `POST /api/v2/logs/events/search` and
 //! `GET /api/v2/logs/events`, with cursor pages that stay stable while new logs arrive, and
-//! `POST /api/v2/logs/analytics/aggregate`.
+//! `POST /api/v2/logs/analytics/aggregate`; and the UI's facet sidebar, `GET /api/ui/logs/facets`.
 
 use crate::error::QueryError;
 use crate::logsearch::parse_search;
@@ -36,6 +36,7 @@ pub fn logs_router(state: Arc<LogQueryState>) -> Router {
         .route("/api/v2/logs/events/search", post(search_post))
         .route("/api/v2/logs/events", get(search_get))
         .route("/api/v2/logs/analytics/aggregate", post(aggregate_post))
+        .route("/api/ui/logs/facets", get(facets_get))
         .with_state(state)
 }
 
@@ -567,6 +568,99 @@ async fn aggregate_post(
         &buckets,
         started.elapsed().as_millis(),
     )))
+}
+
+/// Facets the sidebar always shows.
+const DEFAULT_FACETS: [&str; 5] = ["status", "service", "host", "source", "env"];
+/// `@attribute` facets shown by default (the first ones found).
+const DEFAULT_ATTRIBUTE_FACETS: usize = 10;
+
+/// `GET /api/ui/logs/facets?query=&from=&to=&facets=service,@http.method&limit=10`: the top values of each
+/// facet, with counts, among the logs the search matches, and the `@attribute` paths present in the range.
+/// Without `facets`: the reserved facets, `env`, and the first attributes found.
+async fn facets_get(
+    State(st): State<Arc<LogQueryState>>,
+    p: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<JsonValue>, QueryError> {
+    let Query(p) =
+        p.map_err(|e| QueryError::BadParam(format!("malformed query string: {}", e.body_text())))?;
+    let text = |k: &str| p.get(k).map(|v| TimeArg::Text(v.clone()));
+    let base = build(
+        p.get("query").map(String::as_str),
+        text("from").as_ref(),
+        text("to").as_ref(),
+        None,
+        Some(1),
+        None,
+    )?;
+    let limit = match p.get("limit") {
+        None => 10,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                QueryError::BadParam(format!("invalid limit {v:?}: expected 1 to 1000"))
+            })?,
+    };
+    let requested: Option<Vec<String>> = p.get("facets").map(|f| {
+        f.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let reader = st.reader.clone();
+    let started = Instant::now();
+    let body = tokio::task::spawn_blocking(move || -> Result<JsonValue, QueryError> {
+        let attributes = reader.attribute_paths(base.from_ns, base.to_ns)?;
+        let facets = requested.unwrap_or_else(|| {
+            DEFAULT_FACETS
+                .iter()
+                .map(|f| f.to_string())
+                .chain(
+                    attributes
+                        .iter()
+                        .take(DEFAULT_ATTRIBUTE_FACETS)
+                        .map(|a| format!("@{a}")),
+                )
+                .collect()
+        });
+        let mut out = Vec::new();
+        for facet in facets {
+            let buckets = reader.aggregate(&LogAggregate {
+                expr: base.expr.clone(),
+                from_ns: base.from_ns,
+                to_ns: base.to_ns,
+                computes: vec![Compute {
+                    measure: Measure::Count,
+                    interval_ns: None,
+                }],
+                group_by: vec![GroupBy {
+                    facet: facet.clone(),
+                    limit,
+                    sort: GroupSort::Count { desc: true },
+                }],
+            })?;
+            let values: Vec<JsonValue> = buckets
+                .iter()
+                .filter_map(|b| {
+                    let value = b.by.first()?.1.clone();
+                    let count = match b.computes.first()? {
+                        ComputeValue::Total(Some(c)) => *c,
+                        _ => 0.0,
+                    };
+                    Some(json!({"value": value, "count": count as u64}))
+                })
+                .collect();
+            out.push(json!({"facet": facet, "values": values}));
+        }
+        Ok(json!({"facets": out, "attributes": attributes}))
+    })
+    .await
+    .map_err(|e| QueryError::Internal(e.to_string()))??;
+    let mut body = body;
+    body["meta"] = json!({"elapsed": started.elapsed().as_millis() as u64});
+    Ok(Json(body))
 }
 
 #[cfg(test)]

@@ -149,10 +149,11 @@ fn log_event(id: u64, r: &LogRecord) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::open_log_store;
     use axum::body::{Body, Bytes};
     use axum::http::{Request, StatusCode};
     use futures_util::StreamExt;
-    use sightline_storage::{LogStore, LogStoreConfig};
+    use sightline_storage::LogStore;
     use tower::ServiceExt;
 
     const T0: i64 = 1_700_000_000_123_000_000;
@@ -168,17 +169,6 @@ mod tests {
             .cloned()
             .unwrap_or_default();
         r
-    }
-
-    fn open() -> (tempfile::TempDir, Arc<LogStore>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::open(
-            dir.path(),
-            LogStoreConfig::default(),
-            &mut Default::default(),
-        )
-        .unwrap();
-        (dir, store)
     }
 
     fn app(store: &Arc<LogStore>) -> Router {
@@ -223,7 +213,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn streams_only_matching_records() {
-        let (_dir, store) = open();
+        let (_dir, store) = open_log_store();
         let resp = app(&store)
             .oneshot(get(
                 "/api/ui/logs/tail?query=service%3Aweb%20status%3Aerror%20%40http.status_code%3A%3E%3D500",
@@ -283,7 +273,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lagging_clients_are_told() {
-        let (_dir, store) = open();
+        let (_dir, store) = open_log_store();
         let resp = app(&store)
             .oneshot(get("/api/ui/logs/tail?query=needle"))
             .await
@@ -308,7 +298,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_searches_are_rejected() {
-        let (_dir, store) = open();
+        let (_dir, store) = open_log_store();
         async fn check(app: Router, query: &str, part: &str) {
             let resp = app
                 .oneshot(get(&format!("/api/ui/logs/tail?query={query}")))

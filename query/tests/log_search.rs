@@ -3,10 +3,12 @@
 //! The same file drives `tests/e2e/test_log_search.py` through the real binary.
 
 use serde::Deserialize;
-use sightline_model::{LogBatch, LogRecord};
+use sightline_model::LogRecord;
 use sightline_query::logsearch::parse_search;
-use sightline_storage::{LogReader, LogSearch, LogStore, LogStoreConfig, SortOrder};
-use std::sync::Arc;
+use sightline_storage::{LogReader, LogSearch, LogStore, SortOrder};
+
+#[path = "../src/test_util.rs"]
+mod test_util;
 
 const T0: i64 = 1_700_000_000_000_000_000;
 
@@ -71,27 +73,10 @@ fn count(store: &LogStore, q: &str) -> usize {
     page.hits.len()
 }
 
-async fn store(g: &Golden) -> (tempfile::TempDir, Arc<LogStore>) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = LogStore::open(
-        dir.path(),
-        LogStoreConfig::default(),
-        &mut Default::default(),
-    )
-    .unwrap();
-    s.write(LogBatch {
-        records: records(g),
-    })
-    .await
-    .unwrap();
-    s.commit_blocking().unwrap();
-    (dir, s)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_counts() {
     let g = golden();
-    let (_dir, s) = store(&g).await;
+    let (_dir, s) = test_util::log_store_with(records(&g)).await;
     let cases: Vec<(&str, usize)> = g
         .cases
         .iter()

@@ -2,10 +2,13 @@
 //! records `sightline_query::logsearch::matches` accepts are exactly the ones the real on-disk store finds.
 
 use serde_json::json;
-use sightline_model::{LogBatch, LogRecord};
+use sightline_model::LogRecord;
 use sightline_query::logsearch::{matches, parse_search};
-use sightline_storage::{LogReader, LogSearch, LogStore, LogStoreConfig, SortOrder};
+use sightline_storage::{LogReader, LogSearch, SortOrder};
 use std::collections::BTreeSet;
+
+#[path = "../src/test_util.rs"]
+mod test_util;
 
 const T0: i64 = 1_700_000_000_000_000_000;
 
@@ -358,21 +361,8 @@ const QUERIES: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matcher_agrees_with_the_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = LogStore::open(
-        dir.path(),
-        LogStoreConfig::default(),
-        &mut Default::default(),
-    )
-    .unwrap();
     let records = corpus();
-    store
-        .write(LogBatch {
-            records: records.clone(),
-        })
-        .await
-        .unwrap();
-    store.commit_blocking().unwrap();
+    let (_dir, store) = test_util::log_store_with(records.clone()).await;
 
     let mut failures = Vec::new();
     let mut refused = 0;

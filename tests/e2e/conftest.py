@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from datadog.dogstatsd.base import DogStatsd
+from datadog_api_client import ApiClient, Configuration
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -150,6 +152,25 @@ def server(tmp_path):
     s = Server(tmp_path / "data").start()
     yield s
     s.stop()
+
+
+@pytest.fixture
+def api(server):
+    """A `datadog-api-client` ApiClient pointed at `server` (keys are not checked without `--api-keys`)."""
+    cfg = Configuration(host=server.http)
+    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
+    cfg.api_key["appKeyAuth"] = "unused-without-keys"
+    with ApiClient(cfg) as client:
+        yield client
+
+
+@pytest.fixture
+def dog(server):
+    """The `datadog` DogStatsd client sending to `server`'s DogStatsD port; flushed and closed at the end."""
+    d = DogStatsd(host="127.0.0.1", port=server.statsd_port, disable_telemetry=True)
+    yield d
+    d.flush()
+    d.close_socket()
 
 
 @pytest.fixture

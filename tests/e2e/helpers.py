@@ -1,8 +1,10 @@
-"""Small shared helpers for the end-to-end tests: bucket alignment, series sums, exact quantiles."""
+"""Small shared helpers for the end-to-end tests: bucket alignment, series sums, exact quantiles, log search."""
 
 import math
 import random
 import time
+
+import requests
 
 
 def wait_for_bucket_start(margin=6.0):
@@ -45,3 +47,18 @@ def exact_quantile(samples, q):
 def assert_close(got, want, rel=0.01, what=""):
     assert got is not None, f"{what}: no value"
     assert abs(got - want) <= rel * abs(want) + 1e-9, f"{what}: got {got}, want {want} (±{rel:.1%})"
+
+
+def search(server, query, limit=1000, sort="-timestamp", frm="now-1h", to="now+1m", cursor=None):
+    """`POST /api/v2/logs/events/search` on `server`: the whole answer (`data`, `meta`, `links`), asserting 200."""
+    body = {"filter": {"query": query, "from": frm, "to": to}, "sort": sort, "page": {"limit": limit}}
+    if cursor:
+        body["page"]["cursor"] = cursor
+    r = requests.post(server.http + "/api/v2/logs/events/search", json=body, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def messages(server, query, **kw):
+    """The messages of the logs `search` finds, newest first."""
+    return [d["attributes"]["message"] for d in search(server, query, **kw)["data"]]

@@ -8,7 +8,6 @@ import zlib
 
 import pytest
 import requests
-from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v1.api.metrics_api import MetricsApi as MetricsApiV1
 from datadog_api_client.v2.api.metrics_api import MetricsApi
 from datadog_api_client.v2.model.metric_content_encoding import MetricContentEncoding
@@ -19,15 +18,6 @@ from datadog_api_client.v2.model.metric_resource import MetricResource
 from datadog_api_client.v2.model.metric_series import MetricSeries
 
 from helpers import total, values
-
-
-@pytest.fixture
-def api(server):
-    cfg = Configuration(host=server.http)
-    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-    cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    with ApiClient(cfg) as client:
-        yield client
 
 
 def aligned_now():

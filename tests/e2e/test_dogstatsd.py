@@ -4,20 +4,11 @@ checked through the Datadog query API."""
 import time
 
 import pytest
-from datadog.dogstatsd.base import DogStatsd
 from statsd import StatsClient
 
 from conftest import wait_until
 from helpers import (assert_close, by_group, exact_quantile, skewed_samples, total, values,
                      wait_for_bucket_start)
-
-
-@pytest.fixture
-def dog(server):
-    d = DogStatsd(host="127.0.0.1", port=server.statsd_port, disable_telemetry=True)
-    yield d
-    d.flush()
-    d.close_socket()
 
 
 def window():

@@ -6,10 +6,8 @@ list_events and ServiceChecksApi.submit_service_check over HTTP, the `datadog` D
 import time
 import uuid
 
-import pytest
 import requests
 from datadog.dogstatsd.base import DogStatsd
-from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v1.api.events_api import EventsApi
 from datadog_api_client.v1.api.service_checks_api import ServiceChecksApi
 from datadog_api_client.v1.model.event_alert_type import EventAlertType
@@ -20,91 +18,67 @@ from datadog_api_client.v1.model.service_check_status import ServiceCheckStatus
 from datadog_api_client.v1.model.service_checks import ServiceChecks
 
 from conftest import wait_until
+from helpers import messages, search
 
 
-def search(server, query, limit=1000):
-    body = {"filter": {"query": query, "from": "now-1h", "to": "now+1m"}, "sort": "-timestamp",
-            "page": {"limit": limit}}
-    r = requests.post(server.http + "/api/v2/logs/events/search", json=body, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
-
-
-def api_client(server):
-    cfg = Configuration(host=server.http)
-    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-    cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    return ApiClient(cfg)
-
-
-@pytest.fixture
-def dog(server):
-    d = DogStatsd(host="127.0.0.1", port=server.statsd_port, disable_telemetry=True)
-    yield d
-    d.flush()
-    d.close_socket()
-
-
-def test_create_event_then_list_and_search(server):
+def test_create_event_then_list_and_search(server, api):
     tag = uuid.uuid4().hex[:12]
     now = int(time.time())
-    with api_client(server) as client:
-        api = EventsApi(client)
-        created = api.create_event(EventCreateRequest(
-            title=f"deploy {tag}", text="version 1.2.3 rolled out\nto every host", tags=["env:e2e", f"run:{tag}"],
-            alert_type=EventAlertType.SUCCESS, priority=EventPriority.LOW, host="web-1",
-            aggregation_key=f"deploy-{tag}", source_type_name="jenkins", date_happened=now,
-        ))
-        assert created.status == "ok"
-        ev = created.event
-        assert ev.title == f"deploy {tag}"
-        assert ev.text == "version 1.2.3 rolled out\nto every host"
-        assert ev.date_happened == now
-        assert ev.id > 0 and ev.id_str == str(ev.id)
-        assert sorted(ev.tags) == sorted(["env:e2e", f"run:{tag}"])
+    events = EventsApi(api)
+    created = events.create_event(EventCreateRequest(
+        title=f"deploy {tag}", text="version 1.2.3 rolled out\nto every host", tags=["env:e2e", f"run:{tag}"],
+        alert_type=EventAlertType.SUCCESS, priority=EventPriority.LOW, host="web-1",
+        aggregation_key=f"deploy-{tag}", source_type_name="jenkins", date_happened=now,
+    ))
+    assert created.status == "ok"
+    ev = created.event
+    assert ev.title == f"deploy {tag}"
+    assert ev.text == "version 1.2.3 rolled out\nto every host"
+    assert ev.date_happened == now
+    assert ev.id > 0 and ev.id_str == str(ev.id)
+    assert sorted(ev.tags) == sorted(["env:e2e", f"run:{tag}"])
 
-        # Acknowledged means stored: searchable within 2 s, as a log with source:event.
-        found = wait_until(lambda: search(server, f"source:event @title:\"deploy {tag}\""), timeout=5,
-                           what="the created event in log search")
-        a = found[0]["attributes"]
-        assert a["message"] == f"deploy {tag}\nversion 1.2.3 rolled out\nto every host"
-        assert a["status"] == "ok"
-        assert a["host"] == "web-1"
-        assert f"run:{tag}" in a["tags"]
-        assert a["attributes"]["source"] == "event"
-        assert a["attributes"]["priority"] == "low"
-        assert a["attributes"]["aggregation_key"] == f"deploy-{tag}"
-        assert a["attributes"]["event_id"] == ev.id
-        assert search(server, f"source:service_check run:{tag}") == []
+    # Acknowledged means stored: searchable within 2 s, as a log with source:event.
+    found = wait_until(lambda: search(server, f"source:event @title:\"deploy {tag}\"")["data"], timeout=5,
+                       what="the created event in log search")
+    a = found[0]["attributes"]
+    assert a["message"] == f"deploy {tag}\nversion 1.2.3 rolled out\nto every host"
+    assert a["status"] == "ok"
+    assert a["host"] == "web-1"
+    assert f"run:{tag}" in a["tags"]
+    assert a["attributes"]["source"] == "event"
+    assert a["attributes"]["priority"] == "low"
+    assert a["attributes"]["aggregation_key"] == f"deploy-{tag}"
+    assert a["attributes"]["event_id"] == ev.id
+    assert messages(server, f"source:service_check run:{tag}") == []
 
-        listed = api.list_events(start=now - 60, end=now + 60, tags=f"run:{tag}")
-        assert listed.status == "ok"
-        assert [e.id for e in listed.events] == [ev.id]
-        got = listed.events[0]
-        assert got.title == f"deploy {tag}"
-        assert got.text == "version 1.2.3 rolled out\nto every host"
-        assert got.priority == EventPriority.LOW
-        assert got.alert_type == EventAlertType.SUCCESS
-        assert got.host == "web-1"
-        assert got.date_happened == now
-        assert api.list_events(start=now - 60, end=now + 60, tags=f"run:{tag}",
-                               priority=EventPriority.NORMAL).events == []
-        assert [e.id for e in api.list_events(start=now - 60, end=now + 60, sources="chef,jenkins",
-                                              tags=f"run:{tag}").events] == [ev.id]
-        assert api.list_events(start=now - 3600, end=now - 120, tags=f"run:{tag}").events == []
+    listed = events.list_events(start=now - 60, end=now + 60, tags=f"run:{tag}")
+    assert listed.status == "ok"
+    assert [e.id for e in listed.events] == [ev.id]
+    got = listed.events[0]
+    assert got.title == f"deploy {tag}"
+    assert got.text == "version 1.2.3 rolled out\nto every host"
+    assert got.priority == EventPriority.LOW
+    assert got.alert_type == EventAlertType.SUCCESS
+    assert got.host == "web-1"
+    assert got.date_happened == now
+    assert events.list_events(start=now - 60, end=now + 60, tags=f"run:{tag}",
+                              priority=EventPriority.NORMAL).events == []
+    assert [e.id for e in events.list_events(start=now - 60, end=now + 60, sources="chef,jenkins",
+                                             tags=f"run:{tag}").events] == [ev.id]
+    assert events.list_events(start=now - 3600, end=now - 120, tags=f"run:{tag}").events == []
 
 
-def test_submit_service_check(server):
+def test_submit_service_check(server, api):
     tag = uuid.uuid4().hex[:12]
-    with api_client(server) as client:
-        resp = ServiceChecksApi(client).submit_service_check(ServiceChecks([
-            ServiceCheck(check=f"app.ok.{tag}", host_name="app-1", status=ServiceCheckStatus.OK,
-                         tags=["env:e2e", f"run:{tag}"]),
-            ServiceCheck(check=f"db.up.{tag}", host_name="db-1", status=ServiceCheckStatus.CRITICAL,
-                         message=f"connection refused {tag}", tags=[f"run:{tag}"], timestamp=int(time.time())),
-        ]))
-        assert resp.status == "ok"
-    found = wait_until(lambda: search(server, f"source:service_check run:{tag}"), timeout=5,
+    resp = ServiceChecksApi(api).submit_service_check(ServiceChecks([
+        ServiceCheck(check=f"app.ok.{tag}", host_name="app-1", status=ServiceCheckStatus.OK,
+                     tags=["env:e2e", f"run:{tag}"]),
+        ServiceCheck(check=f"db.up.{tag}", host_name="db-1", status=ServiceCheckStatus.CRITICAL,
+                     message=f"connection refused {tag}", tags=[f"run:{tag}"], timestamp=int(time.time())),
+    ]))
+    assert resp.status == "ok"
+    found = wait_until(lambda: search(server, f"source:service_check run:{tag}")["data"], timeout=5,
                        what="the service checks in log search")
     by_check = {d["attributes"]["attributes"]["check"]: d["attributes"] for d in found}
     assert set(by_check) == {f"app.ok.{tag}", f"db.up.{tag}"}
@@ -114,13 +88,12 @@ def test_submit_service_check(server):
     assert ok["attributes"]["status_code"] == 0
     assert crit["message"] == f"connection refused {tag}"
     assert crit["status"] == "critical" and crit["host"] == "db-1"
-    assert [d["attributes"]["message"] for d in search(server, f"source:service_check status:critical run:{tag}")] \
-        == [f"connection refused {tag}"]
+    assert messages(server, f"source:service_check status:critical run:{tag}") == [f"connection refused {tag}"]
     # Service checks are not events.
-    assert search(server, f"source:event run:{tag}") == []
+    assert messages(server, f"source:event run:{tag}") == []
 
 
-def test_dogstatsd_event_and_service_check(server, dog):
+def test_dogstatsd_event_and_service_check(server, dog, api):
     tag = uuid.uuid4().hex[:12]
     started = time.time()
     dog.event(f"disk full {tag}", "sda1 is at 99%\nclean up", alert_type="error", priority="normal",
@@ -129,7 +102,7 @@ def test_dogstatsd_event_and_service_check(server, dog):
                       message=f"slow upstream {tag}")
     dog.flush()
 
-    events = wait_until(lambda: search(server, f"source:event run:{tag}"), timeout=5,
+    events = wait_until(lambda: search(server, f"source:event run:{tag}")["data"], timeout=5,
                         what="the DogStatsD event in log search")
     # Written on the receiver's next flush tick (1 s), searchable within the store's commit interval.
     assert time.time() - started < 3.5
@@ -140,7 +113,7 @@ def test_dogstatsd_event_and_service_check(server, dog):
     assert a["attributes"]["title"] == f"disk full {tag}"
     assert a["attributes"]["alert_type"] == "error"
 
-    checks = wait_until(lambda: search(server, f"source:service_check run:{tag}"), timeout=5,
+    checks = wait_until(lambda: search(server, f"source:service_check run:{tag}")["data"], timeout=5,
                         what="the DogStatsD service check in log search")
     c = checks[0]["attributes"]
     assert c["message"] == f"slow upstream {tag}"
@@ -151,8 +124,7 @@ def test_dogstatsd_event_and_service_check(server, dog):
 
     # DogStatsD events are listed by the events API too.
     now = int(time.time())
-    with api_client(server) as client:
-        listed = EventsApi(client).list_events(start=now - 120, end=now + 60, tags=f"run:{tag}")
+    listed = EventsApi(api).list_events(start=now - 120, end=now + 60, tags=f"run:{tag}")
     assert [e.title for e in listed.events] == [f"disk full {tag}"]
     assert listed.events[0].alert_type == EventAlertType.ERROR
     assert server.self_metric("sightline_statsd_events_total", type="event") >= 1

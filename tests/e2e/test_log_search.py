@@ -40,3 +40,36 @@ def test_golden_search_counts(server):
     failures = [f"{c['query']!r}: expected {c['count']}, got {got}"
                 for c in cases if (got := count(c["query"])) != c["count"]]
     assert not failures, f"{len(failures)} of {len(cases)} failed:\n" + "\n".join(failures)
+
+
+def test_facet_sidebar_counts(server):
+    run = uuid.uuid4().hex[:12]
+    body = [{"message": f"m{i}", "service": ["web", "api", "db"][i % 3] if i < 9 else "web",
+             "ddtags": f"env:{'prod' if i % 2 else 'dev'},run:{run}", "http": {"method": ["GET", "POST"][i % 2]}}
+            for i in range(12)]
+    r = requests.post(server.http + "/api/v2/logs", json=body, timeout=10)
+    assert r.status_code == 202, r.text
+
+    def facets(**params):
+        r = requests.get(server.http + "/api/ui/logs/facets", timeout=10,
+                         params=dict({"query": f"run:{run}", "from": "now-5m", "to": "now+1m"}, **params))
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    wait_until(lambda: sum(v["count"] for f in facets(facets="service")["facets"] for v in f["values"]) == 12,
+               timeout=5, what="12 logs in the facets")
+    got = facets()
+    by = {f["facet"]: {v["value"]: v["count"] for v in f["values"]} for f in got["facets"]}
+    assert by["service"] == {"web": 6, "api": 3, "db": 3}
+    assert [v["value"] for v in got["facets"][1]["values"]][0] == "web"  # most first
+    assert by["env"] == {"prod": 6, "dev": 6}
+    assert by["status"] == {"info": 12}
+    assert "http.method" in got["attributes"]
+    assert by["@http.method"] == {"GET": 6, "POST": 6}
+    # Narrowed by the search, and limited.
+    got = facets(query=f"run:{run} service:web", facets="@http.method,env", limit="1")
+    assert [f["facet"] for f in got["facets"]] == ["@http.method", "env"]
+    assert all(len(f["values"]) == 1 for f in got["facets"])
+    # service:web is records 0, 3, 6, 9, 10, 11: three GET and three POST, three prod and three dev.
+    assert got["facets"][0]["values"][0]["count"] == 3
+    assert got["facets"][1]["values"][0]["count"] == 3

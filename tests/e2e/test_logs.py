@@ -8,9 +8,7 @@ import subprocess
 import time
 import uuid
 
-import pytest
 import requests
-from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v2.api.logs_api import LogsApi
 from datadog_api_client.v2.model.http_log import HTTPLog
 from datadog_api_client.v2.model.http_log_item import HTTPLogItem
@@ -20,19 +18,7 @@ from datadog_api_client.v2.model.logs_query_filter import LogsQueryFilter
 from datadog_api_client.v2.model.logs_sort import LogsSort
 
 from conftest import wait_until
-
-
-def search(server, query, limit=1000, sort="-timestamp", frm="now-1h", to="now+1m", cursor=None):
-    body = {"filter": {"query": query, "from": frm, "to": to}, "sort": sort, "page": {"limit": limit}}
-    if cursor:
-        body["page"]["cursor"] = cursor
-    r = requests.post(server.http + "/api/v2/logs/events/search", json=body, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def messages(server, query, **kw):
-    return [d["attributes"]["message"] for d in search(server, query, **kw)["data"]]
+from helpers import messages, search
 
 
 def logger(*args):
@@ -97,15 +83,6 @@ def test_raw_lines_over_tcp_are_detected_and_garbage_is_kept(server):
                       timeout=5, what="unparsed lines counted")
     assert messages(server, f"@http.status_code:>=500 {tag}") == [f"json {tag}"]
     assert len(messages(server, f"CIDR(@network.client.ip, 10.0.0.0/8) {tag}")) == 1
-
-
-@pytest.fixture
-def api(server):
-    cfg = Configuration(host=server.http)
-    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-    cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    with ApiClient(cfg) as client:
-        yield client
 
 
 def test_datadog_api_client_submit_and_list(server, api):

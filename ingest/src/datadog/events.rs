@@ -19,20 +19,20 @@
 //! the sink holds the records; a malformed body is a 400 `{"errors":[…]}` naming the field, storage pushback a
 //! 503 with `Retry-After`. Authentication is done by the binary's middleware around the router.
 
-use super::logs::LogIntakeState;
-use crate::body::{decode_body, ErrorsReply};
+use super::logs::{store, LogIntakeState};
+use crate::body::{decode_and_parse, json_error, json_kind, json_objects, raw_body, ErrorsReply};
 use crate::error::IngestError;
 use crate::events::{event_record, next_event_id, service_check_record, EVENT_ID_ATTR};
 use crate::logs::time::now_ns;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Map, Value as Json};
-use sightline_model::{Event, EventPriority, LogBatch, LogRecord, ServiceCheck};
+use sightline_model::{Event, EventPriority, LogRecord, ServiceCheck};
 use std::sync::Arc;
 
 /// The events intake's path.
@@ -53,8 +53,6 @@ pub const ALERT_TYPES: [&str; 7] = [
     "recommendation",
     "snapshot",
 ];
-/// Uncompressed bodies up to this size are parsed on the runtime thread; others on the blocking pool.
-const INLINE_PARSE_MAX_BYTES: usize = 64 * 1024;
 
 /// A parsed `POST /api/v1/events` body.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,27 +156,7 @@ pub fn parse_event_request(body: &[u8]) -> Result<EventRequest, IngestError> {
 
 /// Parses a `check_run` body (already decompressed): an array of service checks, or one.
 pub fn parse_check_run(body: &[u8]) -> Result<Vec<ServiceCheck>, IngestError> {
-    let value: Json = serde_json::from_slice(body).map_err(json_error)?;
-    let entries = match value {
-        Json::Object(map) => vec![map],
-        Json::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| match item {
-                Json::Object(map) => Ok(map),
-                other => Err(IngestError::BadJson(format!(
-                    "service check [{i}] is {}; each entry must be an object",
-                    json_kind(&other)
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        other => {
-            return Err(IngestError::BadJson(format!(
-                "request body is {}; send an array of service checks",
-                json_kind(&other)
-            )))
-        }
-    };
+    let entries = json_objects(body, "service check", "an array of service checks")?;
     entries
         .into_iter()
         .enumerate()
@@ -280,22 +258,6 @@ impl Fields<'_> {
     }
 }
 
-fn json_kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-}
-
-/// The whole-body JSON error, lowercase, keeping serde_json's line and column.
-fn json_error(e: serde_json::Error) -> IngestError {
-    IngestError::BadJson(e.to_string().replace("EOF", "end of input"))
-}
-
 /// The `event` object of the create answer (Datadog's `Event`), from the stored record.
 pub fn event_reply(r: &LogRecord, id: u64) -> Json {
     let attr = |k: &str| r.attributes.get(k).and_then(Json::as_str);
@@ -342,7 +304,7 @@ async fn create_event(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let req = read_body(&state, &headers, body, parse_event_request).await?;
+        let req = read_body(&state, EVENTS_PATH, &headers, body, parse_event_request).await?;
         let now = now_ns();
         let id = next_event_id(now);
         let record = req.to_record(id, now);
@@ -360,7 +322,7 @@ async fn check_run(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let checks = read_body(&state, &headers, body, parse_check_run).await?;
+        let checks = read_body(&state, CHECK_RUN_PATH, &headers, body, parse_check_run).await?;
         let now = now_ns();
         let records = checks
             .iter()
@@ -377,68 +339,25 @@ async fn check_run(
 fn answer(path: &'static str, result: Result<Json, IngestError>) -> Response {
     match result {
         Ok(reply) => (StatusCode::ACCEPTED, axum::Json(reply)).into_response(),
-        Err(e) => {
-            if e.kind().http_status() >= 500 {
-                tracing::warn!(endpoint = path, error = %e, "events intake failed");
-            } else {
-                tracing::debug!(endpoint = path, error = %e, "events intake refused a request");
-            }
-            ErrorsReply::from(e).into_response()
-        }
+        Err(e) => ErrorsReply::failed(path, "events intake", e).into_response(),
     }
 }
 
-/// Reads, decodes (gzip/deflate, under the body limit) and parses a request body; large or compressed bodies
-/// on the blocking pool.
+/// Reads, decodes (gzip/deflate, under the body limit) and parses a request body on `path`.
 async fn read_body<T: Send + 'static>(
     state: &LogIntakeState,
+    path: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     parse: fn(&[u8]) -> Result<T, IngestError>,
 ) -> Result<T, IngestError> {
     let limit = state.limits.max_body_bytes;
-    let raw = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            IngestError::BodyTooLarge { limit }
-        } else {
-            IngestError::Invalid(format!(
-                "cannot read request body: {}",
-                rejection.body_text().to_lowercase()
-            ))
-        }
-    })?;
-    let encoding = match headers.get(header::CONTENT_ENCODING) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| {
-                    IngestError::BadEncoding(String::from_utf8_lossy(v.as_bytes()).into_owned())
-                })?
-                .to_string(),
-        ),
-    };
-    let small = raw.len() <= INLINE_PARSE_MAX_BYTES && encoding.is_none();
-    let work = move || -> Result<T, IngestError> {
-        let json = decode_body(encoding.as_deref(), &raw, limit)?;
-        parse(&json)
-    };
-    if small {
-        work()
-    } else {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| IngestError::Internal(format!("parsing request body: {e}")))?
-    }
+    decode_and_parse(path, headers, raw_body(body, limit)?, limit, parse).await
 }
 
-/// Writes the records (if any); `Ok` once the sink holds them.
+/// Writes the records (if any); `Ok` once the sink holds them, an error when it refused every one.
 async fn write(state: &LogIntakeState, records: Vec<LogRecord>) -> Result<(), IngestError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    state.metrics.count_received("http", records.len());
-    let outcome = state.sink.write_logs(LogBatch { records }).await?;
-    state.metrics.count_dropped("rejected", outcome.rejected);
+    let outcome = store(state, records).await?;
     if outcome.accepted == 0 && outcome.rejected > 0 {
         return Err(IngestError::Invalid(format!(
             "storage refused the records: {}",
@@ -451,15 +370,12 @@ async fn write(state: &LogIntakeState, records: Vec<LogRecord>) -> Result<(), In
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::LogMetrics;
-    use axum::body::Body;
-    use axum::http::{Method, Request};
-    use flate2::write::GzEncoder;
-    use flate2::Compression;
+    use crate::test_util::{
+        assert_malformed_json, assert_overloaded, gzip, log_intake, post, stored_logs,
+        OverloadedSink,
+    };
     use prometheus_client::registry::Registry;
-    use sightline_model::{Limits, LogSink, MemorySink, SinkError, WriteOutcome};
-    use std::io::Write;
-    use tower::ServiceExt;
+    use sightline_model::{Limits, LogSink, MemorySink};
 
     /// Parses an event body; `expected` is `Ok` with (title, text, timestamp, host, priority, alert type,
     /// tags) or `Err` with a piece of the 400 message.
@@ -635,25 +551,8 @@ mod tests {
         check("", Err("malformed json"));
     }
 
-    /// Always answers that storage is overloaded.
-    struct OverloadedSink;
-
-    #[async_trait::async_trait]
-    impl LogSink for OverloadedSink {
-        async fn write_logs(&self, _batch: LogBatch) -> Result<WriteOutcome, SinkError> {
-            Err(SinkError::Overloaded(
-                "write-ahead log queue is full".into(),
-            ))
-        }
-    }
-
     fn app(sink: Arc<dyn LogSink>, limits: Limits) -> Router {
-        let mut registry = Registry::default();
-        router(Arc::new(LogIntakeState {
-            sink,
-            limits,
-            metrics: LogMetrics::new(&mut registry),
-        }))
+        router(log_intake(sink, limits, &mut Registry::default()))
     }
 
     async fn send(
@@ -662,45 +561,7 @@ mod tests {
         encoding: Option<&str>,
         body: Vec<u8>,
     ) -> (StatusCode, HeaderMap, Json) {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(uri)
-            .header(header::CONTENT_TYPE, "application/json");
-        if let Some(e) = encoding {
-            req = req.header(header::CONTENT_ENCODING, e);
-        }
-        let resp = app
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!(
-                "reply {:?} is not json: {e}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
-        (status, headers, body)
-    }
-
-    fn stored(sink: &MemorySink) -> Vec<LogRecord> {
-        sink.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|b| b.records.clone())
-            .collect()
-    }
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = GzEncoder::new(Vec::new(), Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
+        post(app, uri, "application/json", encoding, body).await
     }
 
     #[tokio::test]
@@ -738,7 +599,7 @@ mod tests {
         assert!(reply["event"]["id"].as_u64().unwrap() > id);
         assert!(reply["event"].get("host").is_none());
 
-        let got = stored(&sink);
+        let got = stored_logs(&sink);
         assert_eq!(got.len(), 2);
         let r = &got[0];
         assert_eq!(r.source.as_deref(), Some("event"));
@@ -764,7 +625,7 @@ mod tests {
             send(&app, CHECK_RUN_PATH, None, body.to_string().into_bytes()).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
         assert_eq!(reply, json!({"status": "ok"}));
-        let got = stored(&sink);
+        let got = stored_logs(&sink);
         assert_eq!(got.len(), 2);
         assert_eq!(
             (
@@ -801,15 +662,7 @@ mod tests {
                 ..Limits::default()
             },
         );
-        let (status, headers, reply) =
-            send(&app, EVENTS_PATH, None, br#"{"title": "x",}"#.to_vec()).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        let msg = reply["errors"][0].as_str().unwrap();
-        assert!(
-            msg.starts_with("malformed json: ") && msg.contains("line 1 column"),
-            "{msg}"
-        );
-        assert!(headers.get(header::RETRY_AFTER).is_none());
+        assert_malformed_json(&send(&app, EVENTS_PATH, None, br#"{"title": "x",}"#.to_vec()).await);
 
         let (status, _, reply) = send(
             &app,
@@ -833,20 +686,14 @@ mod tests {
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         let (status, _, _) = send(&app, EVENTS_PATH, Some("br"), b"{}".to_vec()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(stored(&sink).is_empty());
+        assert!(stored_logs(&sink).is_empty());
 
         let app = app_overloaded();
         for (path, body) in [
             (EVENTS_PATH, r#"{"title":"x"}"#),
             (CHECK_RUN_PATH, r#"[{"check":"x","status":0}]"#),
         ] {
-            let (status, headers, reply) = send(&app, path, None, body.into()).await;
-            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
-            assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "1");
-            assert!(
-                reply["errors"][0].as_str().unwrap().contains("overloaded"),
-                "{reply}"
-            );
+            assert_overloaded(&send(&app, path, None, body.into()).await, path);
         }
     }
 

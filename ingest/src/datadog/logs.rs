@@ -12,7 +12,7 @@
 //! body, 413 for an oversized one, 503 with `Retry-After` when storage pushes back. Authentication is done by
 //! the binary's middleware around the router.
 
-use crate::body::{decode_body, ErrorsReply};
+use crate::body::{decode_and_parse, json_objects, raw_body, refuse_protobuf, ErrorsReply};
 use crate::error::IngestError;
 use crate::logs::detect::{mark_truncated, parse_line, parse_tags, record_from_object};
 use crate::logs::time::now_ns;
@@ -25,13 +25,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::{Map, Value as Json};
-use sightline_model::{Limits, LogBatch, LogRecord, LogSink};
+use sightline_model::{Limits, LogBatch, LogRecord, LogSink, WriteOutcome};
 use std::sync::Arc;
 
 /// The intake's path.
 pub const LOGS_PATH: &str = "/api/v2/logs";
-/// Uncompressed bodies up to this size are parsed on the runtime thread; others on the blocking pool.
-const INLINE_PARSE_MAX_BYTES: usize = 64 * 1024;
 
 /// What the logs intake handler shares.
 pub struct LogIntakeState {
@@ -93,27 +91,7 @@ fn parse_detailed(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(out);
     }
-    let value: Json = serde_json::from_slice(body).map_err(json_error)?;
-    let entries = match value {
-        Json::Object(map) => vec![map],
-        Json::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| match item {
-                Json::Object(map) => Ok(map),
-                other => Err(IngestError::BadJson(format!(
-                    "log entry [{i}] is {}; each entry must be an object",
-                    json_kind(&other)
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        other => {
-            return Err(IngestError::BadJson(format!(
-                "request body is {}; send a log object or an array of log objects",
-                json_kind(&other)
-            )))
-        }
-    };
+    let entries = json_objects(body, "log entry", "a log object or an array of log objects")?;
     out.records.reserve(entries.len());
     for map in entries {
         let mut r = record_from_object(expand_message(map), now_ns);
@@ -147,22 +125,6 @@ fn expand_message(mut map: Map<String, Json>) -> Map<String, Json> {
         map.entry(k).or_insert(v);
     }
     map
-}
-
-fn json_kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-}
-
-/// The whole-body JSON error, lowercase, keeping serde_json's line and column.
-fn json_error(e: serde_json::Error) -> IngestError {
-    IngestError::BadJson(e.to_string().replace("EOF", "end of input"))
 }
 
 /// `ddsource`, `ddtags`, `hostname`, `service` from the query string, applied to entries lacking them.
@@ -259,12 +221,7 @@ async fn logs(
             (StatusCode::ACCEPTED, axum::Json(serde_json::json!({}))).into_response(),
         ),
         Err(e) => {
-            if e.kind().http_status() >= 500 {
-                tracing::warn!(endpoint = LOGS_PATH, error = %e, "logs intake failed");
-            } else {
-                tracing::debug!(endpoint = LOGS_PATH, error = %e, "logs intake refused a request");
-            }
-            let reply = ErrorsReply::from(e);
+            let reply = ErrorsReply::failed(LOGS_PATH, "logs intake", e);
             (reply.status, reply.into_response())
         }
     };
@@ -283,53 +240,32 @@ async fn intake(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(), IngestError> {
-    let limit = state.limits.max_body_bytes;
-    let raw = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            IngestError::BodyTooLarge { limit }
-        } else {
+    let raw = raw_body(body, state.limits.max_body_bytes)?;
+    let content_type = match headers.get(header::CONTENT_TYPE) {
+        None => None,
+        Some(v) => Some(v.to_str().map(str::to_string).map_err(|_| {
             IngestError::Invalid(format!(
-                "cannot read request body: {}",
-                rejection.body_text().to_lowercase()
+                "{} header {:?} is not ascii",
+                header::CONTENT_TYPE,
+                String::from_utf8_lossy(v.as_bytes())
             ))
-        }
-    })?;
-    let header_str = |name: header::HeaderName| -> Result<Option<String>, IngestError> {
-        match headers.get(&name) {
-            None => Ok(None),
-            Some(v) => v.to_str().map(|s| Some(s.to_string())).map_err(|_| {
-                IngestError::Invalid(format!(
-                    "{name} header {:?} is not ascii",
-                    String::from_utf8_lossy(v.as_bytes())
-                ))
-            }),
-        }
+        })?),
     };
-    let encoding = header_str(header::CONTENT_ENCODING)
-        .map_err(|_| IngestError::BadEncoding("non-ascii content-encoding".into()))?;
-    let content_type = header_str(header::CONTENT_TYPE)?;
-    if let Some(ct) = &content_type {
-        if ct.to_ascii_lowercase().contains("protobuf") {
-            return Err(IngestError::Invalid(format!(
-                "content-type {:?} is not supported on {LOGS_PATH}; send application/json or text/plain",
-                ct.to_ascii_lowercase()
-            )));
-        }
-    }
-    let small = raw.len() <= INLINE_PARSE_MAX_BYTES && encoding.is_none();
+    refuse_protobuf(
+        content_type.as_deref(),
+        LOGS_PATH,
+        "application/json or text/plain",
+    )?;
     let max_line_bytes = state.limits.max_line_bytes;
     let now = now_ns();
-    let work = move || -> Result<ParsedLogs, IngestError> {
-        let body = decode_body(encoding.as_deref(), &raw, limit)?;
-        parse_detailed(&body, content_type.as_deref(), now, max_line_bytes)
-    };
-    let parsed = if small {
-        work()?
-    } else {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| IngestError::Internal(format!("parsing {LOGS_PATH} body: {e}")))??
-    };
+    let parsed = decode_and_parse(
+        LOGS_PATH,
+        headers,
+        raw,
+        state.limits.max_body_bytes,
+        move |body| parse_detailed(body, content_type.as_deref(), now, max_line_bytes),
+    )
+    .await?;
     let metrics = &state.metrics;
     for reason in &parsed.unparsed {
         metrics.count_line(Some(reason), false);
@@ -345,26 +281,34 @@ async fn intake(
     if defaults != QueryDefaults::default() {
         records.iter_mut().for_each(|r| defaults.apply(r));
     }
-    metrics.count_received("http", records.len());
-    let outcome = state.sink.write_logs(LogBatch { records }).await?;
-    metrics.count_dropped("rejected", outcome.rejected);
+    store(state, records).await?;
     Ok(())
+}
+
+/// Writes the records (if any) and counts them; the sink's outcome once it holds them.
+pub(super) async fn store(
+    state: &LogIntakeState,
+    records: Vec<LogRecord>,
+) -> Result<WriteOutcome, IngestError> {
+    if records.is_empty() {
+        return Ok(WriteOutcome::default());
+    }
+    state.metrics.count_received("http", records.len());
+    let outcome = state.sink.write_logs(LogBatch { records }).await?;
+    state.metrics.count_dropped("rejected", outcome.rejected);
+    Ok(outcome)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::logs::TRUNCATED_TAG;
-    use axum::body::Body;
-    use axum::http::{Method, Request};
-    use flate2::write::GzEncoder;
-    use flate2::Compression;
-    use prometheus_client::encoding::text::encode;
+    use crate::test_util::{
+        assert_malformed_json, assert_overloaded, gzip, log_intake, metrics_text, post,
+        stored_logs, Harness, OverloadedSink,
+    };
     use prometheus_client::registry::Registry;
     use serde_json::json;
-    use sightline_model::{MemorySink, SinkError, WriteOutcome};
-    use std::io::Write;
-    use tower::ServiceExt;
 
     const NOW: i64 = 1_700_000_000_000_000_000;
 
@@ -561,87 +505,8 @@ mod tests {
         assert_eq!(QueryDefaults::parse(None), QueryDefaults::default());
     }
 
-    /// Always answers that storage is overloaded.
-    struct OverloadedSink;
-
-    #[async_trait::async_trait]
-    impl LogSink for OverloadedSink {
-        async fn write_logs(&self, _batch: LogBatch) -> Result<WriteOutcome, SinkError> {
-            Err(SinkError::Overloaded(
-                "write-ahead log queue is full".into(),
-            ))
-        }
-    }
-
-    struct Harness {
-        app: Router,
-        sink: Arc<MemorySink>,
-        registry: Registry,
-    }
-
     fn harness(limits: Limits) -> Harness {
-        let sink = Arc::new(MemorySink::default());
-        let mut registry = Registry::default();
-        let metrics = LogMetrics::new(&mut registry);
-        let app = router(Arc::new(LogIntakeState {
-            sink: sink.clone(),
-            limits,
-            metrics,
-        }));
-        Harness {
-            app,
-            sink,
-            registry,
-        }
-    }
-
-    async fn send(
-        app: &Router,
-        uri: &str,
-        content_type: &str,
-        encoding: Option<&str>,
-        body: Vec<u8>,
-    ) -> (StatusCode, HeaderMap, Json) {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(uri)
-            .header(header::CONTENT_TYPE, content_type)
-            .header("DD-API-KEY", "ignored-here");
-        if let Some(e) = encoding {
-            req = req.header(header::CONTENT_ENCODING, e);
-        }
-        let resp = app
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!(
-                "reply {:?} is not json: {e}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
-        (status, headers, body)
-    }
-
-    fn stored(sink: &MemorySink) -> Vec<LogRecord> {
-        sink.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|b| b.records.clone())
-            .collect()
-    }
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = GzEncoder::new(Vec::new(), Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
+        Harness::new(|sink, registry| router(log_intake(sink, limits, registry)))
     }
 
     #[tokio::test]
@@ -652,7 +517,7 @@ mod tests {
              "ddtags": "env:prod", "http": {"status_code": 500}},
             {"message": "two"}
         ]);
-        let (status, _, reply) = send(
+        let (status, _, reply) = post(
             &h.app,
             LOGS_PATH,
             "application/json",
@@ -663,7 +528,7 @@ mod tests {
         assert_eq!(status, StatusCode::ACCEPTED);
         assert_eq!(reply, json!({}));
 
-        let (status, _, _) = send(
+        let (status, _, _) = post(
             &h.app,
             "/api/v2/logs?ddsource=curl&ddtags=team:x&service=cli",
             "application/json",
@@ -673,7 +538,7 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::ACCEPTED);
 
-        let (status, _, _) = send(
+        let (status, _, _) = post(
             &h.app,
             LOGS_PATH,
             "text/plain",
@@ -683,7 +548,7 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::ACCEPTED);
 
-        let got = stored(&h.sink);
+        let got = stored_logs(&h.sink);
         assert_eq!(got.len(), 5);
         assert_eq!(got[0].status, "error");
         assert_eq!(got[0].service.as_deref(), Some("web"));
@@ -696,8 +561,7 @@ mod tests {
         assert_eq!(got[3].attributes["http"]["method"], "GET");
         assert_eq!(got[4].message, "four");
 
-        let mut text = String::new();
-        encode(&mut text, &h.registry).unwrap();
+        let text = metrics_text(&h.registry);
         assert!(
             text.contains("sightline_logs_received_total{transport=\"http\"} 5"),
             "{text}"
@@ -714,30 +578,18 @@ mod tests {
             max_body_bytes: 1000,
             ..Limits::default()
         });
-        let (status, headers, reply) = send(
+        let json = "application/json";
+        let reply = post(
             &h.app,
             LOGS_PATH,
-            "application/json",
+            json,
             None,
             br#"{"message": "x",}"#.to_vec(),
         )
         .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        let msg = reply["errors"][0].as_str().unwrap();
-        assert!(
-            msg.starts_with("malformed json: ") && msg.contains("line 1 column"),
-            "{msg}"
-        );
-        assert!(headers.get(header::RETRY_AFTER).is_none());
+        assert_malformed_json(&reply);
 
-        let (status, _, reply) = send(
-            &h.app,
-            LOGS_PATH,
-            "application/json",
-            None,
-            vec![b' '; 2000],
-        )
-        .await;
+        let (status, _, reply) = post(&h.app, LOGS_PATH, json, None, vec![b' '; 2000]).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
         assert!(
             reply["errors"][0].as_str().unwrap().contains("1000"),
@@ -745,43 +597,22 @@ mod tests {
         );
 
         let bomb = gzip(&[b' '; 5000]);
-        let (status, _, _) = send(&h.app, LOGS_PATH, "application/json", Some("gzip"), bomb).await;
+        let (status, _, _) = post(&h.app, LOGS_PATH, json, Some("gzip"), bomb).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
-        let (status, _, _) = send(
-            &h.app,
-            LOGS_PATH,
-            "application/json",
-            Some("br"),
-            b"{}".to_vec(),
-        )
-        .await;
+        let (status, _, _) = post(&h.app, LOGS_PATH, json, Some("br"), b"{}".to_vec()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(stored(&h.sink).is_empty());
+        assert!(stored_logs(&h.sink).is_empty());
 
-        let mut registry = Registry::default();
-        let app = router(Arc::new(LogIntakeState {
-            sink: Arc::new(OverloadedSink),
-            limits: Limits::default(),
-            metrics: LogMetrics::new(&mut registry),
-        }));
-        let (status, headers, reply) = send(
-            &app,
-            LOGS_PATH,
-            "application/json",
-            None,
-            br#"{"message":"x"}"#.to_vec(),
-        )
-        .await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "1");
-        assert!(
-            reply["errors"][0].as_str().unwrap().contains("overloaded"),
-            "{reply}"
-        );
+        let app = router(log_intake(
+            Arc::new(OverloadedSink),
+            Limits::default(),
+            &mut Registry::default(),
+        ));
+        let reply = post(&app, LOGS_PATH, json, None, br#"{"message":"x"}"#.to_vec()).await;
+        assert_overloaded(&reply, LOGS_PATH);
 
-        let mut text = String::new();
-        encode(&mut text, &h.registry).unwrap();
+        let text = metrics_text(&h.registry);
         assert!(
             text.contains("sightline_logs_intake_requests_total{status=\"400\"} 2"),
             "{text}"

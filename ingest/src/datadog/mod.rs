@@ -9,7 +9,7 @@ pub mod events;
 pub mod logs;
 pub mod parse;
 
-use crate::body::{decode_body, ErrorsReply};
+use crate::body::{decode_and_parse, raw_body, refuse_protobuf, ErrorsReply};
 use crate::error::IngestError;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -26,9 +26,6 @@ use sightline_model::{BatchSink, Limits};
 use std::sync::Arc;
 
 pub use parse::{parse_distribution_points, parse_series_v1, parse_series_v2, Parsed};
-
-/// Uncompressed bodies up to this size are parsed on the runtime thread; others on the blocking pool.
-const INLINE_PARSE_MAX_BYTES: usize = 64 * 1024;
 
 /// What the intake handlers share.
 pub struct IntakeState {
@@ -158,14 +155,7 @@ async fn handle(
 ) -> Response {
     let reply = match intake(&state, endpoint, &headers, body).await {
         Ok(reply) => reply,
-        Err(e) => {
-            if e.kind().http_status() >= 500 {
-                tracing::warn!(endpoint = endpoint.path(), error = %e, "metrics intake failed");
-            } else {
-                tracing::debug!(endpoint = endpoint.path(), error = %e, "metrics intake refused a request");
-            }
-            ErrorsReply::from(e)
-        }
+        Err(e) => ErrorsReply::failed(endpoint.path(), "metrics intake", e),
     };
     let labels = RequestLabels {
         endpoint: endpoint.path(),
@@ -183,53 +173,20 @@ async fn intake(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ErrorsReply, IngestError> {
-    let limit = state.limits.max_body_bytes;
-    let raw = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            IngestError::BodyTooLarge { limit }
-        } else {
-            IngestError::Invalid(format!(
-                "cannot read request body: {}",
-                rejection.body_text().to_lowercase()
-            ))
-        }
-    })?;
-    if let Some(ct) = headers
+    let raw = raw_body(body, state.limits.max_body_bytes)?;
+    let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
-        if ct.to_ascii_lowercase().contains("protobuf") {
-            return Err(IngestError::Invalid(format!(
-                "content-type {:?} is not supported on {}; send application/json",
-                ct.to_ascii_lowercase(),
-                endpoint.path()
-            )));
-        }
-    }
-    let encoding = match headers.get(header::CONTENT_ENCODING) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| {
-                    IngestError::BadEncoding(String::from_utf8_lossy(v.as_bytes()).into_owned())
-                })?
-                .to_string(),
-        ),
-    };
-    // Small plain bodies are parsed in place; anything compressed or large goes to the blocking pool.
-    let small = raw.len() <= INLINE_PARSE_MAX_BYTES && encoding.is_none();
+        .and_then(|v| v.to_str().ok());
+    refuse_protobuf(content_type, endpoint.path(), "application/json")?;
     let limits = state.limits.clone();
-    let work = move || -> Result<Parsed, IngestError> {
-        let json = decode_body(encoding.as_deref(), &raw, limits.max_body_bytes)?;
-        endpoint.parse(&json, &limits)
-    };
-    let parsed = if small {
-        work()?
-    } else {
-        tokio::task::spawn_blocking(work).await.map_err(|e| {
-            IngestError::Internal(format!("parsing {} body: {e}", endpoint.path()))
-        })??
-    };
+    let parsed = decode_and_parse(
+        endpoint.path(),
+        headers,
+        raw,
+        limits.max_body_bytes,
+        move |json| endpoint.parse(json, &limits),
+    )
+    .await?;
 
     let Parsed {
         batch,

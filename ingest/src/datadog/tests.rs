@@ -1,27 +1,10 @@
 //! Router tests: requests through `tower::ServiceExt::oneshot` into a `MemorySink` (or a sink that pushes back).
 
 use super::*;
-use axum::body::Body;
-use axum::http::{HeaderValue, Method, Request};
-use flate2::write::{GzEncoder, ZlibEncoder};
-use flate2::Compression;
-use prometheus_client::encoding::text::encode;
+use crate::test_util::{gzip, metrics_text, post, zlib, Harness, OverloadedSink};
+use axum::http::HeaderValue;
 use serde_json::{json, Value as Json};
 use sightline_model::{MemorySink, MetricBatch, MetricKind, SinkError, Value, WriteOutcome};
-use std::io::Write;
-use tower::ServiceExt;
-
-/// Always answers that storage is overloaded.
-struct OverloadedSink;
-
-#[async_trait::async_trait]
-impl BatchSink for OverloadedSink {
-    async fn write_metrics(&self, _batch: MetricBatch) -> Result<WriteOutcome, SinkError> {
-        Err(SinkError::Overloaded(
-            "write-ahead log queue is full".into(),
-        ))
-    }
-}
 
 /// Keeps the first point of each batch and refuses the rest with a cardinality message.
 struct RejectingSink;
@@ -38,36 +21,20 @@ impl BatchSink for RejectingSink {
     }
 }
 
-struct Harness {
-    app: Router,
-    sink: Arc<MemorySink>,
-    registry: Registry,
+fn app(sink: Arc<dyn BatchSink>, limits: Limits, registry: &mut Registry) -> Router {
+    router(Arc::new(IntakeState {
+        sink,
+        limits,
+        metrics: IntakeMetrics::new(registry),
+    }))
 }
 
 fn harness(limits: Limits) -> Harness {
-    let sink = Arc::new(MemorySink::default());
-    let mut registry = Registry::default();
-    let metrics = IntakeMetrics::new(&mut registry);
-    let app = router(Arc::new(IntakeState {
-        sink: sink.clone(),
-        limits,
-        metrics,
-    }));
-    Harness {
-        app,
-        sink,
-        registry,
-    }
+    Harness::new(|sink, registry| app(sink, limits, registry))
 }
 
 fn harness_with(sink: Arc<dyn BatchSink>) -> Router {
-    let mut registry = Registry::default();
-    let metrics = IntakeMetrics::new(&mut registry);
-    router(Arc::new(IntakeState {
-        sink,
-        limits: Limits::default(),
-        metrics,
-    }))
+    app(sink, Limits::default(), &mut Registry::default())
 }
 
 struct Reply {
@@ -77,47 +44,12 @@ struct Reply {
 }
 
 async fn send(app: &Router, path: &str, encoding: Option<&str>, body: Vec<u8>) -> Reply {
-    let mut req = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header("DD-API-KEY", "ignored-here");
-    if let Some(e) = encoding {
-        req = req.header(header::CONTENT_ENCODING, e);
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        panic!(
-            "{path}: reply {:?} is not json: {e}",
-            String::from_utf8_lossy(&bytes)
-        )
-    });
+    let (status, headers, body) = post(app, path, "application/json", encoding, body).await;
     Reply {
         status,
         headers,
         body,
     }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-fn zlib(data: &[u8]) -> Vec<u8> {
-    let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 fn stored(sink: &MemorySink) -> Vec<(String, Vec<String>, MetricKind, i64, f64)> {
@@ -139,12 +71,6 @@ fn stored(sink: &MemorySink) -> Vec<(String, Vec<String>, MetricKind, i64, f64)>
             )
         })
         .collect()
-}
-
-fn metrics_text(registry: &Registry) -> String {
-    let mut out = String::new();
-    encode(&mut out, registry).unwrap();
-    out
 }
 
 fn v2_body() -> Vec<u8> {
@@ -467,17 +393,17 @@ async fn bad_encoding_and_content_type() {
         r.body
     );
 
-    let req = Request::post("/api/v2/series")
-        .header(header::CONTENT_TYPE, "application/x-protobuf")
-        .body(Body::from(vec![0u8, 1, 2]))
-        .unwrap();
-    let resp = h.app.clone().oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
+    let (status, _, body) = post(
+        &h.app,
+        "/api/v2/series",
+        "application/x-protobuf",
+        None,
+        vec![0u8, 1, 2],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        serde_json::from_slice::<Json>(&body).unwrap(),
+        body,
         json!({"errors": ["content-type \"application/x-protobuf\" is not supported on /api/v2/series; send application/json"]})
     );
 }

@@ -560,9 +560,9 @@ async fn udp_loop(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Recei
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prometheus_client::encoding::text::encode;
+    use crate::test_util::{metrics_text, stored_logs, OverloadedSink};
     use prometheus_client::registry::Registry;
-    use sightline_model::{MemorySink, SinkError, WriteOutcome};
+    use sightline_model::MemorySink;
     use tokio::io::AsyncWriteExt;
 
     fn start(
@@ -577,31 +577,16 @@ mod tests {
         (rx, registry)
     }
 
-    fn records(sink: &MemorySink) -> Vec<LogRecord> {
-        sink.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|b| b.records.clone())
-            .collect()
-    }
-
     async fn wait_for(sink: &MemorySink, n: usize) {
         let until = std::time::Instant::now() + Duration::from_secs(5);
-        while records(sink).len() < n {
+        while stored_logs(sink).len() < n {
             assert!(
                 std::time::Instant::now() < until,
                 "only {} of {n} records arrived",
-                records(sink).len()
+                stored_logs(sink).len()
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    }
-
-    fn metrics_text(registry: &Registry) -> String {
-        let mut out = String::new();
-        encode(&mut out, registry).unwrap();
-        out
     }
 
     #[tokio::test]
@@ -645,7 +630,7 @@ mod tests {
         wait_for(&sink, 9).await;
         rx.shutdown().await;
 
-        let got = records(&sink);
+        let got = stored_logs(&sink);
         let messages: Vec<&str> = got.iter().map(|r| r.message.as_str()).collect();
         assert_eq!(got.len(), 9, "{messages:?}");
         let find = |m: &str| {
@@ -698,11 +683,11 @@ mod tests {
         client.send_to(b"udp one", addr).unwrap();
         // Give the connection task time to read; nothing is written before the flush interval.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(records(&sink).is_empty());
+        assert!(stored_logs(&sink).is_empty());
         tokio::time::timeout(Duration::from_secs(3), rx.shutdown())
             .await
             .expect("shutdown returns while a client keeps its connection open");
-        let mut messages: Vec<String> = records(&sink).into_iter().map(|r| r.message).collect();
+        let mut messages: Vec<String> = stored_logs(&sink).into_iter().map(|r| r.message).collect();
         messages.sort();
         assert_eq!(messages, ["one", "three-partial", "two", "udp one"]);
         drop(tcp);
@@ -761,7 +746,7 @@ mod tests {
             third.write_all(b"from third\n").await.unwrap();
             drop(third);
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if records(&sink).iter().any(|r| r.message == "from third") {
+            if stored_logs(&sink).iter().any(|r| r.message == "from third") {
                 break;
             }
             assert!(std::time::Instant::now() < until, "the slot was not freed");
@@ -769,24 +754,12 @@ mod tests {
         rx.shutdown().await;
     }
 
-    /// Refuses every batch.
-    struct FailingSink;
-
-    #[async_trait::async_trait]
-    impl LogSink for FailingSink {
-        async fn write_logs(&self, _batch: LogBatch) -> Result<WriteOutcome, SinkError> {
-            Err(SinkError::Overloaded(
-                "write-ahead log queue is full".into(),
-            ))
-        }
-    }
-
     #[tokio::test]
     async fn sink_errors_are_counted_as_drops() {
         let (rx, registry) = start(
             LogReceiverConfig::default(),
             &Limits::default(),
-            Arc::new(FailingSink),
+            Arc::new(OverloadedSink),
         );
         let mut tcp = TcpStream::connect(rx.local_addr()).await.unwrap();
         tcp.write_all(b"a\nb\n").await.unwrap();

@@ -602,7 +602,19 @@ fn parse_service_check(line: &str) -> Result<ServiceCheck, ParseError> {
             None => (optional, None),
         },
     };
-    let message = message.map(unescape_newlines);
+    // Clients append metadata after the message (`|c:<container>`, `|card:<cardinality>`, `|e:<external>`):
+    // those trailing fields are not part of it.
+    let message = message.map(|mut m| {
+        while let Some(i) = m.rfind('|') {
+            let tail = &m[i + 1..];
+            if ["c:", "card:", "e:"].iter().any(|p| tail.starts_with(p)) {
+                m = &m[..i];
+            } else {
+                break;
+            }
+        }
+        unescape_newlines(m)
+    });
     let fields = optional.split('|');
     let status = match status {
         "0" | "1" | "2" | "3" => status.as_bytes()[0] - b'0',
@@ -892,6 +904,21 @@ mod tests {
         check(
             "_sc|db.up|2|d:1700000000|h:db-1|#env:prod,a|m:down | since\\nnoon",
             Ok(Line::ServiceCheck(full)),
+        );
+        // Metadata the datadog clients append after the message is not part of it.
+        check(
+            "_sc|db.up|1|m:slow|c:abc123|card:low",
+            Ok(Line::ServiceCheck(ServiceCheck {
+                message: Some("slow".into()),
+                ..sc("db.up", 1)
+            })),
+        );
+        check(
+            "_sc|db.up|1|m:a|b|c:1",
+            Ok(Line::ServiceCheck(ServiceCheck {
+                message: Some("a|b".into()),
+                ..sc("db.up", 1)
+            })),
         );
         check("_sc||0", Err("bad_service_check"));
         check("_sc|db.up", Err("bad_service_check"));

@@ -18,9 +18,10 @@ use serde_json::{Map, Value};
 use sightline_model::{
     CmpOp, LogRecord, Matcher, RangeEnd, SearchExpr, SearchTerm, Target, WildPart,
 };
+use sightline_storage::logs::compile::cidr_range;
 use sightline_storage::logs::schema::{ip_term, is_word_char, leaf_text, words};
 use std::cell::OnceCell;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::ops::Bound;
 
 /// Words of this many bytes or more are dropped by the message analyzer.
@@ -339,23 +340,6 @@ fn numeric(rec: &Rec<'_>, path: &str, lo: Bound<f64>, hi: Bound<f64>) -> bool {
         };
         above && below
     })
-}
-
-/// The `ips` term range of a network, as the index compiles it.
-fn cidr_range(path: &str, net: &str) -> Option<(String, String)> {
-    let (addr, len) = net.split_once('/')?;
-    let addr: IpAddr = addr.trim().parse().ok()?;
-    let len: u32 = len.trim().parse().ok()?;
-    let (base, bits) = match addr {
-        IpAddr::V4(v4) if len <= 32 => (u128::from(v4.to_ipv6_mapped()), 96 + len),
-        IpAddr::V6(v6) if len <= 128 => (u128::from(v6), len),
-        _ => return None,
-    };
-    let host_mask = if bits >= 128 { 0 } else { u128::MAX >> bits };
-    let lo = base & !host_mask;
-    let hi = lo | host_mask;
-    let as_ip = |v: u128| IpAddr::V6(Ipv6Addr::from(v));
-    Some((ip_term(path, as_ip(lo)), ip_term(path, as_ip(hi))))
 }
 
 /// One step of a compiled wildcard pattern.

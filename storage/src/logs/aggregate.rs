@@ -95,17 +95,6 @@ fn facet_field(f: &LogFields, facet: &str) -> (String, Option<String>) {
     ("tags".to_string(), Some(format!("{facet}:")))
 }
 
-fn regex_escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~\"".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn numeric_field(m: &str) -> Result<String, StorageError> {
     match m.strip_prefix('@') {
         Some(path) if !path.is_empty() => Ok(format!("attrs.{path}")),
@@ -216,7 +205,9 @@ fn build_aggs(f: &LogFields, req: &LogAggregate) -> Result<Value, StorageError> 
             "order": order,
         });
         if let Some(p) = &prefix {
-            terms["include"] = json!(format!("{}.*", regex_escape(p)));
+            let mut re = String::new();
+            super::compile::regex_escape(p, &mut re);
+            terms["include"] = json!(format!("{re}.*"));
         }
         let mut agg = json!({ "terms": terms });
         if inner.as_object().is_some_and(|m| !m.is_empty()) {

@@ -85,8 +85,8 @@ fn message_words(f: &LogFields, text: &str) -> Q {
     }
 }
 
-/// Escapes regex meta characters of a literal.
-fn regex_escape(s: &str, out: &mut String) {
+/// Escapes regex meta characters of a literal (appending to `out`).
+pub fn regex_escape(s: &str, out: &mut String) {
     for c in s.chars() {
         if "\\.+*?()|[]{}^$#&-~\"".contains(c) {
             out.push('\\');
@@ -139,8 +139,8 @@ fn bound(end: RangeEnd) -> Bound<f64> {
     }
 }
 
-/// The `ips` term range of a network `a.b.c.d/n` or `v6/n`.
-fn cidr_range(path: &str, net: &str) -> Option<(String, String)> {
+/// The `ips` term range (inclusive) of a network `a.b.c.d/n` or `v6/n` at `path`; `None` if it is not a network.
+pub fn cidr_range(path: &str, net: &str) -> Option<(String, String)> {
     let (addr, len) = net.split_once('/')?;
     let addr: IpAddr = addr.trim().parse().ok()?;
     let len: u32 = len.trim().parse().ok()?;

@@ -66,6 +66,9 @@ pub struct LogStoreConfig {
     pub retention_days: u32,
     /// Seconds between WAL rotations (segments before a rotation are deleted once committed).
     pub wal_rotate_secs: u64,
+    /// Bytes of acknowledged batches the indexer may have queued; above this, writes answer "overloaded"
+    /// (HTTP 503 with Retry-After) until it catches up.
+    pub max_pending_bytes: usize,
 }
 
 impl Default for LogStoreConfig {
@@ -77,6 +80,7 @@ impl Default for LogStoreConfig {
             writer_memory_mib: 64,
             retention_days: 15,
             wal_rotate_secs: 60,
+            max_pending_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -151,6 +155,9 @@ pub trait LogReader: Send + Sync {
         &self,
         req: &aggregate::LogAggregate,
     ) -> Result<Vec<aggregate::AggBucket>, StorageError>;
+    /// Attribute paths (`http.status_code`, without `@`) present in the partitions overlapping the range,
+    /// sorted: the `@attribute` facets the UI can offer.
+    fn attribute_paths(&self, from_ns: i64, to_ns: i64) -> Result<Vec<String>, StorageError>;
 }
 
 /// The store's own metrics.
@@ -193,7 +200,8 @@ struct Partition {
 }
 
 enum Msg {
-    Batch(Lsn, Arc<LogBatch>),
+    /// A batch, its LSN and its encoded size (counted in `pending_bytes` until added).
+    Batch(Lsn, Arc<LogBatch>, usize),
     /// Commit now and answer when done (tests, shutdown).
     Commit(mpsc::Sender<Result<(), StorageError>>),
     Stop,
@@ -216,6 +224,8 @@ struct Shared {
     fields: LogFields,
     parts: RwLock<BTreeMap<i64, Arc<Partition>>>,
     metrics: LogStoreMetrics,
+    /// Encoded bytes of batches handed to the indexer and not yet added.
+    pending_bytes: std::sync::atomic::AtomicUsize,
 }
 
 /// The log store.
@@ -338,7 +348,8 @@ impl Indexer {
     fn add(&mut self, lsn: Lsn, batch: &LogBatch) -> Result<(), StorageError> {
         self.received = self.received.max(lsn);
         let fields = self.shared.fields;
-        for (i, r) in batch.records.iter().enumerate().take(1 << SEQ_INDEX_BITS) {
+        // `write` splits batches so that every index fits in SEQ_INDEX_BITS bits.
+        for (i, r) in batch.records.iter().enumerate() {
             let start = self.shared.partition_start(r.ts_ns);
             if self.committed.get(&start).is_some_and(|c| lsn <= *c) {
                 continue;
@@ -477,10 +488,13 @@ impl Indexer {
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
-                Ok(Msg::Batch(lsn, batch)) => {
+                Ok(Msg::Batch(lsn, batch, bytes)) => {
                     if let Err(e) = self.add(lsn, &batch) {
                         tracing::error!("indexing logs failed: {e}");
                     }
+                    self.shared
+                        .pending_bytes
+                        .fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
                     continue;
                 }
                 Ok(Msg::Commit(done)) => {
@@ -527,6 +541,7 @@ impl LogStore {
             fields,
             parts: RwLock::new(BTreeMap::new()),
             metrics,
+            pending_bytes: std::sync::atomic::AtomicUsize::new(0),
         });
         // Existing partitions and what each has committed.
         let mut committed = HashMap::new();
@@ -609,7 +624,7 @@ impl LogStore {
 
     /// Writes a batch: resolves once it is in the WAL (by the fsync policy); it is searchable after the next
     /// commit (within `commit_interval_ms`).
-    pub async fn write(&self, batch: LogBatch) -> Result<WriteOutcome, StorageError> {
+    pub async fn write(&self, mut batch: LogBatch) -> Result<WriteOutcome, StorageError> {
         if let Some(f) = self.wal.failure() {
             return Err(StorageError::Io {
                 path: "log wal".into(),
@@ -620,23 +635,78 @@ impl LogStore {
         if n == 0 {
             return Ok(WriteOutcome::default());
         }
-        let payload = batch.encode();
-        let batch = Arc::new(batch);
-        let ticket = {
-            let mut s = self.submit.lock();
-            let (lsn, ticket) = self.wal.submit(WAL_KIND_LOGS, payload)?;
-            s.last_lsn = lsn;
-            s.tx.send(Msg::Batch(lsn, batch.clone()))
-                .map_err(|_| StorageError::Closed)?;
-            ticket
+        let pending = self
+            .shared
+            .pending_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if pending > self.shared.cfg.max_pending_bytes {
+            return Err(StorageError::Overloaded(format!(
+                "the log indexer has {pending} bytes queued; the limit is {}",
+                self.shared.cfg.max_pending_bytes
+            )));
+        }
+        self.fix_timestamps(&mut batch);
+        // `seq` numbers a record within its batch in SEQ_INDEX_BITS bits: larger batches go as several.
+        let chunk = 1usize << SEQ_INDEX_BITS;
+        let batches: Vec<LogBatch> = if n <= chunk {
+            vec![batch]
+        } else {
+            batch
+                .records
+                .chunks(chunk)
+                .map(|c| LogBatch {
+                    records: c.to_vec(),
+                })
+                .collect()
         };
-        ticket.await.map_err(|_| StorageError::Closed)??;
-        // Live tail sees what is acknowledged (no receivers is fine).
-        let _ = self.tail.send(batch);
+        let mut tickets = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let payload = batch.encode();
+            let bytes = payload.len();
+            let batch = Arc::new(batch);
+            let ticket = {
+                let mut s = self.submit.lock();
+                let (lsn, ticket) = self.wal.submit(WAL_KIND_LOGS, payload)?;
+                s.last_lsn = lsn;
+                self.shared
+                    .pending_bytes
+                    .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+                s.tx.send(Msg::Batch(lsn, batch.clone(), bytes))
+                    .map_err(|_| StorageError::Closed)?;
+                ticket
+            };
+            tickets.push((ticket, batch));
+        }
+        for (ticket, batch) in tickets {
+            ticket.await.map_err(|_| StorageError::Closed)??;
+            // Live tail sees what is acknowledged (no receivers is fine).
+            let _ = self.tail.send(batch);
+        }
         Ok(WriteOutcome {
             accepted: n,
             ..Default::default()
         })
+    }
+
+    /// A record dated before the retention window or more than a day ahead would be expired at once or sit in
+    /// a far partition: it is stored at the time it arrived, its own timestamp kept as the attribute
+    /// `sightline.original_timestamp` (ns).
+    fn fix_timestamps(&self, batch: &mut LogBatch) {
+        let now = now_ns();
+        let keep_ns = self.shared.cfg.retention_days as i64 * 86_400 * 1_000_000_000;
+        let (lo, hi) = (
+            now.saturating_sub(keep_ns),
+            now.saturating_add(86_400 * 1_000_000_000),
+        );
+        for r in &mut batch.records {
+            if r.ts_ns < lo || r.ts_ns > hi {
+                r.attributes.insert(
+                    "sightline".into(),
+                    serde_json::json!({ "original_timestamp": r.ts_ns }),
+                );
+                r.ts_ns = now;
+            }
+        }
     }
 
     /// Commits everything written so far and makes it searchable (for tests and benchmarks; the indexer
@@ -759,6 +829,26 @@ fn search_partition(
 }
 
 impl LogReader for LogStore {
+    fn attribute_paths(&self, from_ns: i64, to_ns: i64) -> Result<Vec<String>, StorageError> {
+        let mut paths = std::collections::BTreeSet::new();
+        for p in self.partitions(from_ns, to_ns) {
+            // The attribute columns of each segment: `attrs.<path>` fast-field columns.
+            let usage = p
+                .reader
+                .searcher()
+                .space_usage()
+                .map_err(|e| io_err(&p.dir, e))?;
+            for seg in usage.segments() {
+                for f in seg.fast_fields().fields() {
+                    if let Some(path) = f.field_name().strip_prefix("attrs.") {
+                        paths.insert(path.to_string());
+                    }
+                }
+            }
+        }
+        Ok(paths.into_iter().collect())
+    }
+
     fn aggregate(
         &self,
         req: &aggregate::LogAggregate,

@@ -88,8 +88,16 @@ fn num(v: f64) -> Number {
     }
 }
 
+/// The corpus is dated November 2023: a retention long enough to keep it where it is.
+fn cfg() -> LogStoreConfig {
+    LogStoreConfig {
+        retention_days: 36_500,
+        ..LogStoreConfig::default()
+    }
+}
+
 fn open(dir: &Path) -> Arc<LogStore> {
-    LogStore::open(dir, LogStoreConfig::default(), &mut Registry::default()).unwrap()
+    LogStore::open(dir, cfg(), &mut Registry::default()).unwrap()
 }
 
 fn search(s: &LogStore, expr: SearchExpr) -> Vec<String> {
@@ -338,8 +346,10 @@ async fn replay_restores_uncommitted_records_once() {
         .unwrap();
         s.commit_blocking().unwrap();
         // Acknowledged but never committed to the index: only the WAL has it.
-        let mut cfg = LogStoreConfig::default();
-        cfg.commit_interval_ms = 3_600_000;
+        let cfg = LogStoreConfig {
+            commit_interval_ms: 3_600_000,
+            ..cfg()
+        };
         drop(s);
         let s = LogStore::open(dir.path(), cfg, &mut Registry::default()).unwrap();
         assert_eq!(count(&s, SearchExpr::All), 2);
@@ -386,7 +396,7 @@ async fn wal_segments_go_once_committed_and_retention_drops_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogStoreConfig {
         wal_rotate_secs: 1,
-        ..LogStoreConfig::default()
+        ..cfg()
     };
     let s = LogStore::open(dir.path(), cfg, &mut Registry::default()).unwrap();
     for round in 0..4 {
@@ -410,10 +420,16 @@ async fn wal_segments_go_once_committed_and_retention_drops_partitions() {
     s.commit_blocking().unwrap();
     assert_eq!(s.partitions(0, i64::MAX).len(), 2);
     drop(s);
-    let s = open(dir.path());
+    // Reopened with the default retention (15 days), which the 2023 partition is far beyond.
+    let s = LogStore::open(
+        dir.path(),
+        LogStoreConfig::default(),
+        &mut Registry::default(),
+    )
+    .unwrap();
     assert_eq!(
         count(&s, SearchExpr::All),
-        1 + 0 * 4,
+        1,
         "only the ancient one is in the test range"
     );
     let (tx, _rx) = mpsc::channel::<Msg>();
@@ -574,4 +590,111 @@ async fn aggregations_are_exact() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_paths_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = loaded(dir.path()).await;
+    let paths = s.attribute_paths(T0, T0 + 10_000_000_000).unwrap();
+    for p in [
+        "http.status_code",
+        "http.method",
+        "network.client.ip",
+        "duration",
+        "attempt",
+        "db.host",
+    ] {
+        assert!(paths.iter().any(|x| x == p), "{p} missing from {paths:?}");
+    }
+    assert!(s.attribute_paths(0, 1_000).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_outside_the_retention_window_are_stored_at_arrival() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LogStore::open(
+        dir.path(),
+        LogStoreConfig::default(),
+        &mut Registry::default(),
+    )
+    .unwrap();
+    let now = now_ns();
+    let future = now + 7 * 86_400 * 1_000_000_000;
+    s.write(LogBatch {
+        records: vec![
+            LogRecord::new(T0, "from 2023"),
+            LogRecord::new(future, "next week"),
+            LogRecord::new(now - 3_600_000_000_000, "an hour ago"),
+        ],
+    })
+    .await
+    .unwrap();
+    s.commit_blocking().unwrap();
+    let page = s
+        .search(&LogSearch {
+            expr: SearchExpr::All,
+            from_ns: now - 7_200_000_000_000,
+            to_ns: now + 60_000_000_000,
+            order: SortOrder::Asc,
+            limit: 10,
+            after: None,
+        })
+        .unwrap();
+    let got: Vec<_> = page
+        .hits
+        .iter()
+        .map(|h| {
+            let r = &h.record;
+            let original = r
+                .attributes
+                .get("sightline")
+                .map(|v| v["original_timestamp"].clone());
+            (r.message.as_str(), r.ts_ns >= now, original)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("an hour ago", false, None),
+            ("from 2023", true, Some(json!(T0))),
+            ("next week", true, Some(json!(future))),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlogged_indexer_pushes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogStoreConfig {
+        max_pending_bytes: 1000,
+        ..cfg()
+    };
+    let s = LogStore::open(dir.path(), cfg, &mut Registry::default()).unwrap();
+    let batch = || LogBatch {
+        records: vec![LogRecord::new(T0, "x")],
+    };
+    // As if the indexer had 2000 bytes it has not added yet.
+    s.shared
+        .pending_bytes
+        .fetch_add(2000, std::sync::atomic::Ordering::Relaxed);
+    let e = s.write(batch()).await.unwrap_err();
+    assert!(matches!(e, StorageError::Overloaded(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("2000 bytes queued; the limit is 1000"),
+        "{e}"
+    );
+    s.shared
+        .pending_bytes
+        .fetch_sub(2000, std::sync::atomic::Ordering::Relaxed);
+    s.write(batch()).await.unwrap();
+    s.commit_blocking().unwrap();
+    assert_eq!(
+        s.shared
+            .pending_bytes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(count(&s, SearchExpr::All), 1);
 }
