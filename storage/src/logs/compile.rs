@@ -156,6 +156,11 @@ pub fn cidr_range(path: &str, net: &str) -> Option<(String, String)> {
     Some((ip_term(path, as_ip(lo)), ip_term(path, as_ip(hi))))
 }
 
+/// The reserved attributes `*:` looks at.
+fn any_fields(f: &LogFields) -> [Field; 5] {
+    [f.service, f.host, f.source, f.trace_id, f.span_id]
+}
+
 fn term(f: &LogFields, t: &SearchTerm) -> Result<Q, StorageError> {
     match (&t.target, &t.matcher) {
         (Target::Message, Matcher::Exact(w) | Matcher::Phrase(w)) => Ok(message_words(f, w)),
@@ -163,13 +168,27 @@ fn term(f: &LogFields, t: &SearchTerm) -> Result<Q, StorageError> {
             regex(t, f.message, &wildcard_regex("", parts, true))
         }
         (Target::Message, _) => Err(bad(t, "free text cannot be compared")),
+        // `*:` = the message, or the whole value of a reserved attribute (not `status`), a tag (the part after
+        // the first `:`) or an attribute leaf (after the first `=` of its `path=value` term).
         (Target::Any, Matcher::Exact(w) | Matcher::Phrase(w)) => {
-            Ok(any_of(vec![message_words(f, w), raw(f.values, w)]))
+            let mut lit = String::new();
+            regex_escape(w, &mut lit);
+            let mut qs = vec![message_words(f, w)];
+            qs.extend(any_fields(f).into_iter().map(|field| raw(field, w)));
+            qs.push(regex(t, f.tags, &format!("([^:]*:)?{lit}"))?);
+            qs.push(regex(t, f.attr_kv, &format!("[^=]*={lit}"))?);
+            Ok(any_of(qs))
         }
-        (Target::Any, Matcher::Wildcard(parts)) => Ok(any_of(vec![
-            regex(t, f.message, &wildcard_regex("", parts, true))?,
-            regex(t, f.values, &wildcard_regex("", parts, false))?,
-        ])),
+        (Target::Any, Matcher::Wildcard(parts)) => {
+            let pat = wildcard_regex("", parts, false);
+            let mut qs = vec![regex(t, f.message, &wildcard_regex("", parts, true))?];
+            for field in any_fields(f) {
+                qs.push(regex(t, field, &pat)?);
+            }
+            qs.push(regex(t, f.tags, &format!("([^:]*:)?{pat}"))?);
+            qs.push(regex(t, f.attr_kv, &format!("[^=]*={pat}"))?);
+            Ok(any_of(qs))
+        }
         (Target::Any, _) => Err(bad(t, "\"*:\" takes a word, a phrase or a wildcard")),
         (Target::Key(k), m) => key_term(f, t, k, m),
         (Target::Attr(path), m) => attr_term(f, t, path, m),

@@ -66,9 +66,11 @@ pub struct LogStoreConfig {
     pub retention_days: u32,
     /// Seconds between WAL rotations (segments before a rotation are deleted once committed).
     pub wal_rotate_secs: u64,
-    /// Bytes of acknowledged batches the indexer may have queued; above this, writes answer "overloaded"
-    /// (HTTP 503 with Retry-After) until it catches up.
+    /// Bytes of batches the indexer may have queued. Above this, writes wait for it to catch up (so a log is
+    /// searchable within about `commit_interval_ms` plus the time to index this much after its ack).
     pub max_pending_bytes: usize,
+    /// How long a write waits for the indexer before answering "overloaded" (HTTP 503 with Retry-After).
+    pub backpressure_wait_ms: u64,
 }
 
 impl Default for LogStoreConfig {
@@ -80,7 +82,8 @@ impl Default for LogStoreConfig {
             writer_memory_mib: 64,
             retention_days: 15,
             wal_rotate_secs: 60,
-            max_pending_bytes: 256 * 1024 * 1024,
+            max_pending_bytes: 8 * 1024 * 1024,
+            backpressure_wait_ms: 10_000,
         }
     }
 }
@@ -275,6 +278,8 @@ impl Shared {
             .schema(self.schema.clone())
             .settings(IndexSettings {
                 docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
+                // Larger blocks compress log records (alike from one to the next) much better.
+                docstore_blocksize: 64 * 1024,
                 ..IndexSettings::default()
             })
             .open_or_create(mmap)
@@ -635,16 +640,7 @@ impl LogStore {
         if n == 0 {
             return Ok(WriteOutcome::default());
         }
-        let pending = self
-            .shared
-            .pending_bytes
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if pending > self.shared.cfg.max_pending_bytes {
-            return Err(StorageError::Overloaded(format!(
-                "the log indexer has {pending} bytes queued; the limit is {}",
-                self.shared.cfg.max_pending_bytes
-            )));
-        }
+        self.wait_for_indexer().await?;
         self.fix_timestamps(&mut batch);
         // `seq` numbers a record within its batch in SEQ_INDEX_BITS bits: larger batches go as several.
         let chunk = 1usize << SEQ_INDEX_BITS;
@@ -686,6 +682,27 @@ impl LogStore {
             accepted: n,
             ..Default::default()
         })
+    }
+
+    /// Waits while the indexer's backlog is over `max_pending_bytes`, at most `backpressure_wait_ms`.
+    async fn wait_for_indexer(&self) -> Result<(), StorageError> {
+        let max = self.shared.cfg.max_pending_bytes;
+        let deadline = Instant::now() + Duration::from_millis(self.shared.cfg.backpressure_wait_ms);
+        loop {
+            let pending = self
+                .shared
+                .pending_bytes
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if pending <= max {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(StorageError::Overloaded(format!(
+                    "the log indexer has {pending} bytes queued; the limit is {max}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// A record dated before the retention window or more than a day ahead would be expired at once or sit in
@@ -939,7 +956,7 @@ impl LogReader for LogStore {
                 .get_first(f.doc)
                 .and_then(|v| v.as_bytes())
                 .ok_or_else(|| tv(&p.dir, "a log document without its stored record"))?;
-            let record: LogRecord = serde_json::from_slice(bytes).map_err(|e| tv(&p.dir, e))?;
+            let record: LogRecord = schema::decode_record(bytes).map_err(|e| tv(&p.dir, e))?;
             page.hits.push(LogHit {
                 id: format!("{:016x}", cursor.seq),
                 cursor,

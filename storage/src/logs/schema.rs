@@ -2,8 +2,8 @@
 //! `LogRecord`s and documents.
 //!
 //! Fields:
-//! - `ts` (i64 ns, indexed + fast) and `seq` (u64, fast): the sort key; `seq` is `lsn << 20 | index in batch`,
-//!   unique per record, so pages and ids are stable.
+//! - `ts` (i64 ns, fast; time ranges scan the column) and `seq` (u64, fast): the sort key; `seq` is
+//!   `lsn << 20 | index in batch`, unique per record, so pages and ids are stable.
 //! - `message`: text with the [`LogTokenizer`] (words are runs of letters, digits and `_`, lower-cased), with
 //!   positions for phrases.
 //! - `status`, `service`, `host`, `source`, `trace_id`, `span_id`: raw strings, indexed and fast.
@@ -13,15 +13,16 @@
 //! - `attr_kv`: one raw term `path=value` per attribute leaf: exact and wildcard matches on `@path`.
 //! - `ips`: one raw term `path=<32 hex digits>` per attribute leaf that is an IP address (v4 mapped into v6):
 //!   CIDR searches are term ranges.
-//! - `values`: every reserved attribute, attribute leaf and tag value, raw: `*:term`.
-//! - `doc`: the whole record as JSON, stored (zstd-compressed by the doc store).
+//! - `doc`: the whole record (postcard), stored (zstd-compressed by the doc store).
+//!
+//! Nothing is scored (results sort by time), so no field keeps fieldnorms.
 
 use serde_json::{Map, Value};
 use sightline_model::LogRecord;
 use std::net::{IpAddr, Ipv6Addr};
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST,
-    INDEXED, STORED, STRING,
+    STORED,
 };
 use tantivy::tokenizer::{
     LowerCaser, RemoveLongFilter, TextAnalyzer, Token, TokenStream, Tokenizer,
@@ -49,7 +50,6 @@ pub struct LogFields {
     pub attrs: Field,
     pub attr_kv: Field,
     pub ips: Field,
-    pub values: Field,
     pub doc: Field,
 }
 
@@ -71,17 +71,24 @@ impl LogFields {
 /// The schema of every log partition.
 pub fn schema() -> (Schema, LogFields) {
     let mut b = Schema::builder();
-    let raw_fast = STRING | FAST;
+    let raw = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_fieldnorms(false)
+            .set_index_option(IndexRecordOption::Basic),
+    );
+    let raw_fast = raw.clone().set_fast("raw");
     let message = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(TOKENIZER)
+            .set_fieldnorms(false)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let attrs = JsonObjectOptions::default()
         .set_fast("raw")
         .set_expand_dots_enabled();
     let fields = LogFields {
-        ts: b.add_i64_field("ts", INDEXED | FAST),
+        ts: b.add_i64_field("ts", FAST),
         seq: b.add_u64_field("seq", FAST),
         message: b.add_text_field("message", message),
         status: b.add_text_field("status", raw_fast.clone()),
@@ -92,9 +99,8 @@ pub fn schema() -> (Schema, LogFields) {
         span_id: b.add_text_field("span_id", raw_fast.clone()),
         tags: b.add_text_field("tags", raw_fast),
         attrs: b.add_json_field("attrs", attrs),
-        attr_kv: b.add_text_field("attr_kv", STRING),
-        ips: b.add_text_field("ips", STRING),
-        values: b.add_text_field("values", STRING),
+        attr_kv: b.add_text_field("attr_kv", raw.clone()),
+        ips: b.add_text_field("ips", raw),
         doc: b.add_bytes_field("doc", STORED),
     };
     (b.build(), fields)
@@ -231,6 +237,16 @@ pub fn leaf_text(v: &Value) -> String {
     }
 }
 
+/// The stored form of a record (postcard: compact, and fast to write and read back).
+pub fn encode_record(r: &LogRecord) -> Vec<u8> {
+    postcard::to_stdvec(r).expect("log records always serialize")
+}
+
+/// A record from its stored form.
+pub fn decode_record(bytes: &[u8]) -> Result<LogRecord, postcard::Error> {
+    postcard::from_bytes(bytes)
+}
+
 /// The document of a record.
 pub fn to_document(f: &LogFields, r: &LogRecord, seq: u64) -> TantivyDocument {
     let mut d = TantivyDocument::default();
@@ -248,12 +264,10 @@ pub fn to_document(f: &LogFields, r: &LogRecord, seq: u64) -> TantivyDocument {
     for (field, v) in optional {
         if let Some(v) = v {
             d.add_text(field, v);
-            d.add_text(f.values, v);
         }
     }
     for t in &r.tags {
         d.add_text(f.tags, t);
-        d.add_text(f.values, t.split_once(':').map_or(t.as_str(), |(_, v)| v));
     }
     if !r.attributes.is_empty() {
         d.add_field_value(
@@ -266,13 +280,9 @@ pub fn to_document(f: &LogFields, r: &LogRecord, seq: u64) -> TantivyDocument {
                 d.add_text(f.ips, ip_term(path, ip));
             }
             d.add_text(f.attr_kv, format!("{path}={text}"));
-            d.add_text(f.values, text);
         });
     }
-    d.add_bytes(
-        f.doc,
-        &serde_json::to_vec(r).expect("log records always serialize"),
-    );
+    d.add_bytes(f.doc, &encode_record(r));
     d
 }
 

@@ -668,27 +668,38 @@ async fn a_backlogged_indexer_pushes_back() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogStoreConfig {
         max_pending_bytes: 1000,
+        backpressure_wait_ms: 200,
         ..cfg()
     };
     let s = LogStore::open(dir.path(), cfg, &mut Registry::default()).unwrap();
     let batch = || LogBatch {
         records: vec![LogRecord::new(T0, "x")],
     };
-    // As if the indexer had 2000 bytes it has not added yet.
+    // As if the indexer had 2000 bytes it has not added yet: a write waits, then gives up.
     s.shared
         .pending_bytes
         .fetch_add(2000, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
     let e = s.write(batch()).await.unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(200));
     assert!(matches!(e, StorageError::Overloaded(_)), "{e}");
     assert!(
         e.to_string()
             .contains("2000 bytes queued; the limit is 1000"),
         "{e}"
     );
-    s.shared
-        .pending_bytes
-        .fetch_sub(2000, std::sync::atomic::Ordering::Relaxed);
+    // A write that waits goes through once the backlog drains.
+    let drain = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            s.shared
+                .pending_bytes
+                .fetch_sub(2000, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
     s.write(batch()).await.unwrap();
+    drain.await.unwrap();
     s.commit_blocking().unwrap();
     assert_eq!(
         s.shared
