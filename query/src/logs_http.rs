@@ -220,7 +220,32 @@ fn iso(ts_ns: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The Datadog response of a page.
+/// `links.next` of a page: the same search from the cursor on, as a `GET /api/v2/logs/events` URL with the
+/// time range made absolute (unix ms).
+fn next_link(text: &str, req: &LogSearch, cursor: Cursor) -> String {
+    let sort = match req.order {
+        SortOrder::Desc => "-timestamp",
+        SortOrder::Asc => "timestamp",
+    };
+    let params = [
+        ("filter[query]", text.to_string()),
+        (
+            "filter[from]",
+            req.from_ns.div_euclid(1_000_000).to_string(),
+        ),
+        (
+            "filter[to]",
+            (req.to_ns - 1).div_euclid(1_000_000).to_string(),
+        ),
+        ("sort", sort.to_string()),
+        ("page[limit]", req.limit.to_string()),
+        ("page[cursor]", cursor.encode()),
+    ];
+    let query = serde_urlencoded::to_string(params).unwrap_or_default();
+    format!("/api/v2/logs/events?{query}")
+}
+
+/// The Datadog response of a page; `next` is the `links.next` URL when there may be more.
 pub fn page_response(page: &LogPage, elapsed_ms: u128) -> JsonValue {
     let data: Vec<JsonValue> = page
         .hits
@@ -257,20 +282,26 @@ pub fn page_response(page: &LogPage, elapsed_ms: u128) -> JsonValue {
         "meta": {"elapsed": elapsed_ms as u64, "status": "done", "request_id": ""},
     });
     if let Some(next) = page.next {
-        let c = next.encode();
-        body["meta"]["page"] = json!({ "after": c });
-        body["links"] = json!({ "next": format!("/api/v2/logs/events?page[cursor]={c}") });
+        body["meta"]["page"] = json!({ "after": next.encode() });
     }
     body
 }
 
-async fn run(st: Arc<LogQueryState>, req: LogSearch) -> Result<Json<JsonValue>, QueryError> {
+async fn run(
+    st: Arc<LogQueryState>,
+    text: String,
+    req: LogSearch,
+) -> Result<Json<JsonValue>, QueryError> {
     let started = Instant::now();
     let reader = st.reader.clone();
-    let page = tokio::task::spawn_blocking(move || reader.search(&req))
+    let (page, req) = tokio::task::spawn_blocking(move || reader.search(&req).map(|p| (p, req)))
         .await
         .map_err(|e| QueryError::Internal(e.to_string()))??;
-    Ok(Json(page_response(&page, started.elapsed().as_millis())))
+    let mut body = page_response(&page, started.elapsed().as_millis());
+    if let Some(next) = page.next {
+        body["links"] = json!({ "next": next_link(&text, &req, next) });
+    }
+    Ok(Json(body))
 }
 
 async fn search_post(
@@ -287,7 +318,8 @@ async fn search_post(
         b.page.limit,
         b.page.cursor.as_deref(),
     )?;
-    run(st, req).await
+    let text = b.filter.query.unwrap_or_else(|| "*".into());
+    run(st, text, req).await
 }
 
 async fn search_get(
@@ -311,7 +343,11 @@ async fn search_get(
         limit,
         p.get("page[cursor]").map(String::as_str),
     )?;
-    run(st, req).await
+    let text = p
+        .get("filter[query]")
+        .cloned()
+        .unwrap_or_else(|| "*".into());
+    run(st, text, req).await
 }
 
 /// One compute of Datadog's `LogsAggregateRequest`.

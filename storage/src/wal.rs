@@ -181,8 +181,7 @@ impl Metrics {
 }
 
 impl Wal {
-    /// Opens (creating if needed) the log in `dir`. Registers its counters. Does not replay.
-    /// Opens the log in `dir`, its metrics named `sightline_wal_*`.
+    /// Opens (creating if needed) the log in `dir`, its metrics named `sightline_wal_*`. Does not replay.
     pub fn open(dir: &Path, cfg: WalConfig, registry: &mut Registry) -> Result<Wal, StorageError> {
         Wal::open_named(dir, cfg, registry, "sightline_wal")
     }
@@ -307,8 +306,6 @@ impl Wal {
         Ok(stats)
     }
 
-    /// Queues a record and returns its LSN and a ticket that resolves once it is durable. Never blocks; LSNs
-    /// are assigned in call order. `Err(Overloaded)` when more than `max_pending_bytes` wait.
     /// Makes every later record's LSN higher than `lsn`: for a store whose own files remember positions that
     /// the log may no longer hold (its segments were deleted after those records were made durable elsewhere).
     pub fn advance_past(&self, lsn: Lsn) {
@@ -316,6 +313,8 @@ impl Wal {
         q.next_lsn = q.next_lsn.max(lsn + 1);
     }
 
+    /// Queues a record and returns its LSN and a ticket that resolves once it is durable. Never blocks; LSNs
+    /// are assigned in call order. `Err(Overloaded)` when more than `max_pending_bytes` wait.
     pub fn submit(&self, kind: u8, payload: Vec<u8>) -> Result<(Lsn, AppendTicket), StorageError> {
         let frame_len = MIN_FRAME_LEN + payload.len();
         if frame_len > MAX_FRAME_LEN {

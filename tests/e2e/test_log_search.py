@@ -73,3 +73,29 @@ def test_facet_sidebar_counts(server):
     # service:web is records 0, 3, 6, 9, 10, 11: three GET and three POST, three prod and three dev.
     assert got["facets"][0]["values"][0]["count"] == 3
     assert got["facets"][1]["values"][0]["count"] == 3
+
+
+def test_next_link_continues_the_same_search(server):
+    run = uuid.uuid4().hex[:12]
+    body = [{"message": f"page {run} {i}", "service": "pg" if i % 2 else "other"} for i in range(30)]
+    r = requests.post(server.http + "/api/v2/logs", json=body, timeout=10)
+    assert r.status_code == 202, r.text
+    first = {"filter": {"query": f"{run} service:pg", "from": "now-5m", "to": "now+1m"},
+             "sort": "timestamp", "page": {"limit": 4}}
+
+    def post():
+        r = requests.post(server.http + "/api/v2/logs/events/search", json=first, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    wait_until(lambda: len(post()["data"]) == 4, timeout=5, what="the first page")
+    page = post()
+    seen = [d["attributes"]["message"] for d in page["data"]]
+    # Following links.next (a GET with the whole search in it) walks the same search to its end.
+    while "links" in page:
+        r = requests.get(server.http + page["links"]["next"], timeout=10)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        seen += [d["attributes"]["message"] for d in page["data"]]
+    assert sorted(seen) == sorted(f"page {run} {i}" for i in range(1, 30, 2))
+    assert len(seen) == 15

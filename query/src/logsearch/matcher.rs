@@ -73,7 +73,7 @@ impl<'a> Rec<'a> {
         })
     }
 
-    /// The values of the reserved fields that are set (`status` aside: it is not in `values`).
+    /// The values of the reserved fields that are set (`status` aside: `*:` does not look at it).
     fn reserved_values(&self) -> impl Iterator<Item = &'a str> {
         let r = self.r;
         [&r.service, &r.host, &r.source, &r.trace_id, &r.span_id]
@@ -81,7 +81,7 @@ impl<'a> Rec<'a> {
             .filter_map(|v| v.as_deref())
     }
 
-    /// Every term of the `values` field: reserved values, tag values, attribute leaf texts.
+    /// Every value `*:` looks at: reserved values, tag values (after the first `:`), attribute leaf texts.
     fn values(&self) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + '_ {
         let tags = self
             .r

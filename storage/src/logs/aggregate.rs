@@ -144,7 +144,7 @@ fn leaf_aggs(f: &LogFields, req: &LogAggregate) -> Result<Map<String, Value>, St
                         "interval of compute c{i} must be positive"
                     )));
                 }
-                // Bucket starts, aligned on `from`; f64 keys are exact for these (multiples of the step).
+                // Buckets start at `from` and every `step` after; empty ones are filled in when read back.
                 let buckets = (req.to_ns - req.from_ns + step - 1) / step;
                 if buckets > 10_000 {
                     return Err(StorageError::BadQuery(format!(
@@ -155,11 +155,6 @@ fn leaf_aggs(f: &LogFields, req: &LogAggregate) -> Result<Map<String, Value>, St
                     "field": "ts",
                     "interval": step as f64,
                     "offset": req.from_ns.rem_euclid(step) as f64,
-                    "min_doc_count": 0,
-                    "extended_bounds": {
-                        "min": req.from_ns as f64,
-                        "max": (req.from_ns + (buckets - 1).max(0) * step) as f64,
-                    },
                 }});
                 if let Some(m) = metric {
                     h["aggs"] = json!({ "v": m });
@@ -229,7 +224,20 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 /// The value of compute `c` in an aggregation result object `node` with `doc_count`.
-fn compute_value(c: &Compute, i: usize, node: &Value, doc_count: f64) -> ComputeValue {
+/// The `n` bucket starts of a time series compute and the empty value of each.
+fn empty_series(c: &Compute, req: &LogAggregate, step: i64) -> Vec<(i64, Option<f64>)> {
+    let n = ((req.to_ns - req.from_ns + step - 1) / step).max(0);
+    let empty = (c.measure == Measure::Count).then_some(0.0);
+    (0..n).map(|k| (req.from_ns + k * step, empty)).collect()
+}
+
+fn compute_value(
+    c: &Compute,
+    i: usize,
+    node: &Value,
+    doc_count: f64,
+    req: &LogAggregate,
+) -> ComputeValue {
     let metric = |n: &Value, count: f64| -> Option<f64> {
         match &c.measure {
             Measure::Count => Some(count),
@@ -242,25 +250,26 @@ fn compute_value(c: &Compute, i: usize, node: &Value, doc_count: f64) -> Compute
     };
     match c.interval_ns {
         None => ComputeValue::Total(metric(&node[format!("c{i}")], doc_count)),
-        Some(_) => {
-            let buckets = node[format!("c{i}")]["buckets"]
+        Some(step) => {
+            // Keys come back as f64, which cannot hold every nanosecond near 1.7e18: each is snapped to the
+            // nearest bucket start of the range, counted in whole steps from `from`.
+            let mut series = empty_series(c, req, step);
+            for b in node[format!("c{i}")]["buckets"]
                 .as_array()
-                .cloned()
-                .unwrap_or_default();
-            ComputeValue::Series(
-                buckets
-                    .iter()
-                    .map(|b| {
-                        let count = b["doc_count"].as_f64().unwrap_or(0.0);
-                        let v = if count == 0.0 && c.measure != Measure::Count {
-                            None
-                        } else {
-                            metric(&b["v"], count)
-                        };
-                        (b["key"].as_f64().unwrap_or(0.0) as i64, v)
-                    })
-                    .collect(),
-            )
+                .into_iter()
+                .flatten()
+            {
+                let key = b["key"].as_f64().unwrap_or(f64::NAN);
+                let k = ((key - req.from_ns as f64) / step as f64).round();
+                if !(k >= 0.0 && (k as usize) < series.len()) {
+                    continue;
+                }
+                let count = b["doc_count"].as_f64().unwrap_or(0.0);
+                if count > 0.0 {
+                    series[k as usize].1 = metric(&b["v"], count);
+                }
+            }
+            ComputeValue::Series(series)
         }
     }
 }
@@ -281,7 +290,7 @@ fn walk(
                 .computes
                 .iter()
                 .enumerate()
-                .map(|(i, c)| compute_value(c, i, node, doc_count))
+                .map(|(i, c)| compute_value(c, i, node, doc_count, req))
                 .collect(),
         });
         return;
@@ -371,7 +380,7 @@ pub(crate) fn aggregate(
                     .map(|c| match (c.interval_ns, &c.measure) {
                         (None, Measure::Count) => ComputeValue::Total(Some(0.0)),
                         (None, _) => ComputeValue::Total(None),
-                        (Some(_), _) => ComputeValue::Series(Vec::new()),
+                        (Some(step), _) => ComputeValue::Series(empty_series(c, req, step)),
                     })
                     .collect(),
             });

@@ -318,6 +318,8 @@ struct Indexer {
     last_retention: Instant,
     /// Committed LSN per partition, as found at open (replay skips records at or below it).
     committed: HashMap<i64, Lsn>,
+    /// The first LSN a batch of which could not be indexed: WAL segments are no longer deleted.
+    stuck_at: Option<Lsn>,
 }
 
 struct PartWriter {
@@ -416,7 +418,11 @@ impl Indexer {
         let Some(wal) = self.wal.clone() else {
             return;
         };
-        let committed_all = self.received;
+        // Everything received is committed, unless a batch failed to index: then nothing is deleted any more.
+        let committed_all = match self.stuck_at {
+            Some(_) => 0,
+            None => self.received,
+        };
         if let Some((lsn, ticket)) = &mut self.rotation {
             match ticket.try_recv() {
                 Ok(Ok(segment)) => {
@@ -491,16 +497,27 @@ impl Indexer {
         let every = Duration::from_millis(self.shared.cfg.commit_interval_ms.max(10));
         let mut deadline = Instant::now() + every;
         loop {
+            // Commit when due, also while batches keep coming (the queue may never be empty under load).
+            if Instant::now() >= deadline {
+                deadline = Instant::now() + every;
+                if self.commit().is_ok() {
+                    self.housekeeping(&submit);
+                }
+            }
             let wait = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
                 Ok(Msg::Batch(lsn, batch, bytes)) => {
                     if let Err(e) = self.add(lsn, &batch) {
-                        tracing::error!("indexing logs failed: {e}");
+                        // Keep the WAL from here on: these records are acknowledged but not indexed, and a
+                        // restart replays them.
+                        self.stuck_at.get_or_insert(lsn);
+                        tracing::error!(
+                            "indexing logs failed at lsn {lsn}: {e}; the log wal is kept until a restart"
+                        );
                     }
                     self.shared
                         .pending_bytes
                         .fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
-                    continue;
                 }
                 Ok(Msg::Commit(done)) => {
                     let r = self.commit();
@@ -508,7 +525,6 @@ impl Indexer {
                         self.housekeeping(&submit);
                     }
                     let _ = done.send(r);
-                    continue;
                 }
                 Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                     if let Err(e) = self.commit() {
@@ -519,10 +535,6 @@ impl Indexer {
                 #[cfg(test)]
                 Ok(Msg::Abandon) => return,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-            }
-            deadline = Instant::now() + every;
-            if self.commit().is_ok() {
-                self.housekeeping(&submit);
             }
         }
     }
@@ -586,6 +598,7 @@ impl LogStore {
             last_rotation: Instant::now(),
             last_retention: Instant::now(),
             committed,
+            stuck_at: None,
         };
         let mut replay_err = None;
         wal.replay(0, |lsn, kind, payload| {
@@ -667,8 +680,12 @@ impl LogStore {
                 self.shared
                     .pending_bytes
                     .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
-                s.tx.send(Msg::Batch(lsn, batch.clone(), bytes))
-                    .map_err(|_| StorageError::Closed)?;
+                if s.tx.send(Msg::Batch(lsn, batch.clone(), bytes)).is_err() {
+                    self.shared
+                        .pending_bytes
+                        .fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
+                    return Err(StorageError::Closed);
+                }
                 ticket
             };
             tickets.push((ticket, batch));
@@ -717,10 +734,14 @@ impl LogStore {
         );
         for r in &mut batch.records {
             if r.ts_ns < lo || r.ts_ns > hi {
-                r.attributes.insert(
-                    "sightline".into(),
-                    serde_json::json!({ "original_timestamp": r.ts_ns }),
-                );
+                let ours = r
+                    .attributes
+                    .entry("sightline")
+                    .or_insert_with(|| serde_json::json!({}));
+                if !ours.is_object() {
+                    *ours = serde_json::json!({});
+                }
+                ours["original_timestamp"] = serde_json::json!(r.ts_ns);
                 r.ts_ns = now;
             }
         }
@@ -788,14 +809,14 @@ fn i64_term(f: tantivy::schema::Field, v: i64) -> Term {
     Term::from_field_i64(f, v)
 }
 
-/// Searches one partition; keys come back best first for the order.
+/// Searches one partition through `searcher`; keys come back best first for the order. The addresses are
+/// valid for that searcher only (a reload may renumber segments).
 fn search_partition(
-    p: &Partition,
+    searcher: &tantivy::Searcher,
     query: &dyn Query,
     limit: usize,
     order: SortOrder,
 ) -> tantivy::Result<Vec<(Cursor, DocAddress)>> {
-    let searcher = p.reader.searcher();
     fn columns(
         seg: &SegmentReader,
     ) -> (
@@ -939,24 +960,28 @@ impl LogReader for LogStore {
             parts.reverse();
         }
         // Partitions do not overlap in time: once a page is full, later partitions cannot beat it.
-        let mut found: Vec<(Cursor, Arc<Partition>, DocAddress)> = Vec::new();
+        // One searcher per partition, for both the search and the fetch of its hits.
+        let mut found: Vec<(Cursor, usize, DocAddress)> = Vec::new();
+        let mut searchers = Vec::new();
         for p in &parts {
             if found.len() >= limit {
                 break;
             }
-            let hits = search_partition(p, &query, limit - found.len(), req.order)
+            let searcher = p.reader.searcher();
+            let hits = search_partition(&searcher, &query, limit - found.len(), req.order)
                 .map_err(|e| tv(&p.dir, e))?;
-            found.extend(hits.into_iter().map(|(c, a)| (c, p.clone(), a)));
+            found.extend(hits.into_iter().map(|(c, a)| (c, searchers.len(), a)));
+            searchers.push((searcher, p.dir.clone()));
         }
         let mut page = LogPage::default();
-        for (cursor, p, addr) in found {
-            let searcher = p.reader.searcher();
-            let doc: TantivyDocument = searcher.doc(addr).map_err(|e| tv(&p.dir, e))?;
+        for (cursor, i, addr) in found {
+            let (searcher, dir) = &searchers[i];
+            let doc: TantivyDocument = searcher.doc(addr).map_err(|e| tv(dir, e))?;
             let bytes = doc
                 .get_first(f.doc)
                 .and_then(|v| v.as_bytes())
-                .ok_or_else(|| tv(&p.dir, "a log document without its stored record"))?;
-            let record: LogRecord = schema::decode_record(bytes).map_err(|e| tv(&p.dir, e))?;
+                .ok_or_else(|| tv(dir, "a log document without its stored record"))?;
+            let record: LogRecord = schema::decode_record(bytes).map_err(|e| tv(dir, e))?;
             page.hits.push(LogHit {
                 id: format!("{:016x}", cursor.seq),
                 cursor,

@@ -444,6 +444,7 @@ async fn wal_segments_go_once_committed_and_retention_drops_partitions() {
         last_rotation: Instant::now(),
         last_retention: Instant::now(),
         committed: HashMap::new(),
+        stuck_at: None,
     };
     ix.apply_retention(now_ns());
     assert_eq!(s.partitions(0, i64::MAX).len(), 1);
@@ -590,6 +591,29 @@ async fn aggregations_are_exact() {
         }
         other => panic!("{other:?}"),
     }
+    // A range that starts at an odd nanosecond (f64 cannot hold it): buckets still start exactly there.
+    let from = T0 + 123_456_789;
+    let b = s
+        .aggregate(&LogAggregate {
+            expr: SearchExpr::All,
+            from_ns: from,
+            to_ns: from + 5_000_000_000,
+            computes: vec![Compute {
+                measure: Count,
+                interval_ns: Some(1_000_000_000),
+            }],
+            group_by: vec![],
+        })
+        .unwrap();
+    let want: Vec<_> = (0..5)
+        .map(|k| {
+            (
+                from + k * 1_000_000_000,
+                Some(if k < 4 { 1.0 } else { 0.0 }),
+            )
+        })
+        .collect();
+    assert_eq!(b[0].computes[0], Series(want));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
