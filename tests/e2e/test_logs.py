@@ -58,7 +58,9 @@ def test_raw_lines_over_tcp_are_detected_and_garbage_is_kept(server):
     lines = [
         json.dumps({"message": f"json {tag}", "level": "ERROR", "service": "api", "http": {"status_code": 502}}),
         f'level=warn msg="logfmt {tag}" service=api duration_ms=31',
-        f'10.1.2.3 - - [29/Nov/2026:05:00:00 +0000] "GET /clf/{tag} HTTP/1.1" 404 12 "-" "curl/8"',
+        # CLF carries its own time: now, so that the search's time range finds it.
+        time.strftime("10.1.2.3 - - [%d/%b/%Y:%H:%M:%S +0000] ", time.gmtime())
+        + f'"GET /clf/{tag} HTTP/1.1" 404 12 "-" "curl/8"',
         f"plain text {tag}",
         f'{{"broken json {tag}',
         f"<999>not really syslog {tag}",
