@@ -5,6 +5,7 @@
 //! resolution through `sightline_query`. Prints one JSON object on stdout.
 
 use clap::Parser;
+use sightline_bench::Rng;
 use sightline_model::{
     Limits, MetricBatch, MetricKind, MetricPoint, SeriesKey, Sketch, TagSet, Value,
 };
@@ -58,23 +59,9 @@ struct Args {
     no_store: bool,
 }
 
-/// splitmix64: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A log-normal-ish latency in milliseconds, between ~0.1 ms and ~16 s.
-    fn latency(&mut self) -> f64 {
-        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        0.1 * (u * 12.0).exp()
-    }
+/// A log-normal-ish latency in milliseconds, between ~0.1 ms and ~16 s.
+fn latency(rng: &mut Rng) -> f64 {
+    0.1 * (rng.unit() * 12.0).exp()
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -92,7 +79,7 @@ fn main() {
     let repeats = args.repeats.max(1);
 
     // 1. p99 over N samples in one sketch.
-    let values: Vec<f64> = (0..args.samples).map(|_| rng.latency()).collect();
+    let values: Vec<f64> = (0..args.samples).map(|_| latency(&mut rng)).collect();
     let t = Instant::now();
     let mut sk = Sketch::new();
     for &v in &values {
@@ -136,7 +123,7 @@ fn main() {
         .map(|_| {
             let mut s = Sketch::new();
             for _ in 0..args.samples_per_sketch {
-                s.add(rng.latency());
+                s.add(latency(&mut rng));
             }
             s
         })

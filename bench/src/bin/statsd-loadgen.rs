@@ -3,6 +3,7 @@
 //! address, flat out or at a fixed line rate, for a fixed time. Prints exact JSON totals on stdout.
 
 use clap::Parser;
+use sightline_bench::Rng;
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -55,27 +56,6 @@ const COUNTER: usize = 0;
 const GAUGE: usize = 1;
 const TIMER: usize = 2;
 const DISTRIBUTION: usize = 3;
-
-/// splitmix64: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The kind of series `i`: 6 in 10 counters, 3 in 10 timers/distributions (half each), 1 in 10 gauges.
 fn kind_of(i: u32) -> usize {

@@ -15,10 +15,8 @@
 //!   live tail rejects such searches up front.
 
 use serde_json::{Map, Value};
-use sightline_model::{
-    CmpOp, LogRecord, Matcher, RangeEnd, SearchExpr, SearchTerm, Target, WildPart,
-};
-use sightline_storage::logs::compile::cidr_range;
+use sightline_model::{LogRecord, Matcher, SearchExpr, SearchTerm, Target, WildPart};
+use sightline_storage::logs::compile::{bound, cidr_range, compare_bounds};
 use sightline_storage::logs::schema::{ip_term, is_word_char, leaf_text, words};
 use std::cell::OnceCell;
 use std::net::IpAddr;
@@ -279,13 +277,7 @@ fn attr_term(rec: &Rec<'_>, path: &str, m: &Matcher) -> bool {
             kv_terms().any(|t| g.matches(&t))
         }
         Matcher::Compare(op, n) => {
-            let v = n.value;
-            let (lo, hi) = match op {
-                CmpOp::Gt => (Bound::Excluded(v), Bound::Unbounded),
-                CmpOp::Ge => (Bound::Included(v), Bound::Unbounded),
-                CmpOp::Lt => (Bound::Unbounded, Bound::Excluded(v)),
-                CmpOp::Le => (Bound::Unbounded, Bound::Included(v)),
-            };
+            let (lo, hi) = compare_bounds(*op, n.value);
             numeric(rec, path, lo, hi)
         }
         Matcher::Range(lo, hi) => numeric(rec, path, bound(*lo), bound(*hi)),
@@ -306,14 +298,6 @@ fn attr_term(rec: &Rec<'_>, path: &str, m: &Matcher) -> bool {
                 })
             })
         }
-    }
-}
-
-fn bound(end: RangeEnd) -> Bound<f64> {
-    match end {
-        RangeEnd::Open => Bound::Unbounded,
-        RangeEnd::Inclusive(n) => Bound::Included(n.value),
-        RangeEnd::Exclusive(n) => Bound::Excluded(n.value),
     }
 }
 

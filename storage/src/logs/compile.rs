@@ -131,7 +131,18 @@ fn numeric_range(f: &LogFields, path: &str, lo: Bound<f64>, hi: Bound<f64>) -> Q
     Box::new(RangeQuery::new(lo, hi))
 }
 
-fn bound(end: RangeEnd) -> Bound<f64> {
+/// The range of `@n:>v` and friends.
+pub fn compare_bounds(op: CmpOp, v: f64) -> (Bound<f64>, Bound<f64>) {
+    match op {
+        CmpOp::Gt => (Bound::Excluded(v), Bound::Unbounded),
+        CmpOp::Ge => (Bound::Included(v), Bound::Unbounded),
+        CmpOp::Lt => (Bound::Unbounded, Bound::Excluded(v)),
+        CmpOp::Le => (Bound::Unbounded, Bound::Included(v)),
+    }
+}
+
+/// One end of a `[a TO b]` range.
+pub fn bound(end: RangeEnd) -> Bound<f64> {
     match end {
         RangeEnd::Open => Bound::Unbounded,
         RangeEnd::Inclusive(n) => Bound::Included(n.value),
@@ -253,13 +264,7 @@ fn attr_term(f: &LogFields, t: &SearchTerm, path: &str, m: &Matcher) -> Result<Q
         }
         Matcher::Wildcard(parts) => regex(t, f.attr_kv, &wildcard_regex(&kv, parts, false))?,
         Matcher::Compare(op, n) => {
-            let v = n.value;
-            let (lo, hi) = match op {
-                CmpOp::Gt => (Bound::Excluded(v), Bound::Unbounded),
-                CmpOp::Ge => (Bound::Included(v), Bound::Unbounded),
-                CmpOp::Lt => (Bound::Unbounded, Bound::Excluded(v)),
-                CmpOp::Le => (Bound::Unbounded, Bound::Included(v)),
-            };
+            let (lo, hi) = compare_bounds(*op, n.value);
             numeric_range(f, path, lo, hi)
         }
         Matcher::Range(lo, hi) => numeric_range(f, path, bound(*lo), bound(*hi)),
