@@ -211,6 +211,9 @@ enum Msg {
     /// Test hook: stop without committing, as a crash would.
     #[cfg(test)]
     Abandon,
+    /// Test hook: spend this long on every batch from now on (a slow indexer).
+    #[cfg(test)]
+    SlowDown(Duration),
 }
 
 /// What `write_logs` holds while it submits: the last LSN handed to the indexer.
@@ -320,6 +323,8 @@ struct Indexer {
     committed: HashMap<i64, Lsn>,
     /// The first LSN a batch of which could not be indexed: WAL segments are no longer deleted.
     stuck_at: Option<Lsn>,
+    #[cfg(test)]
+    slow_down: Duration,
 }
 
 struct PartWriter {
@@ -507,6 +512,8 @@ impl Indexer {
             let wait = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
                 Ok(Msg::Batch(lsn, batch, bytes)) => {
+                    #[cfg(test)]
+                    std::thread::sleep(self.slow_down);
                     if let Err(e) = self.add(lsn, &batch) {
                         // Keep the WAL from here on: these records are acknowledged but not indexed, and a
                         // restart replays them.
@@ -534,6 +541,8 @@ impl Indexer {
                 }
                 #[cfg(test)]
                 Ok(Msg::Abandon) => return,
+                #[cfg(test)]
+                Ok(Msg::SlowDown(d)) => self.slow_down = d,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
         }
@@ -599,6 +608,8 @@ impl LogStore {
             last_retention: Instant::now(),
             committed,
             stuck_at: None,
+            #[cfg(test)]
+            slow_down: Duration::ZERO,
         };
         let mut replay_err = None;
         wal.replay(0, |lsn, kind, payload| {
@@ -787,6 +798,11 @@ impl LogStore {
 
 #[cfg(test)]
 impl LogStore {
+    /// Makes the indexer spend `d` on every batch from now on.
+    fn slow_down(&self, d: Duration) {
+        let _ = self.submit.lock().tx.send(Msg::SlowDown(d));
+    }
+
     /// Stops the indexer without committing (what a crash leaves: the WAL has the records, the index not).
     fn abandon(&self) {
         let _ = self.submit.lock().tx.send(Msg::Abandon);

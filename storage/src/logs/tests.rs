@@ -445,6 +445,7 @@ async fn wal_segments_go_once_committed_and_retention_drops_partitions() {
         last_retention: Instant::now(),
         committed: HashMap::new(),
         stuck_at: None,
+        slow_down: Duration::ZERO,
     };
     ix.apply_retention(now_ns());
     assert_eq!(s.partitions(0, i64::MAX).len(), 1);
@@ -732,4 +733,42 @@ async fn a_backlogged_indexer_pushes_back() {
         0
     );
     assert_eq!(count(&s, SearchExpr::All), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_keep_coming_while_the_indexer_never_runs_dry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogStoreConfig {
+        commit_interval_ms: 50,
+        ..cfg()
+    };
+    let s = LogStore::open(dir.path(), cfg, &mut Registry::default()).unwrap();
+    // 20 ms per batch: the writer below queues batches far faster, so the queue is never empty for ~2 s.
+    s.slow_down(Duration::from_millis(20));
+    let writer = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for i in 0..100 {
+                s.write(LogBatch {
+                    records: vec![LogRecord::new(T0 + i, format!("m{i}"))],
+                })
+                .await
+                .unwrap();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let seen_while_busy = count(&s, SearchExpr::All);
+    assert!(
+        !writer.is_finished() || seen_while_busy > 0,
+        "the writer ended too early to tell"
+    );
+    assert!(
+        seen_while_busy > 0,
+        "nothing searchable after 600 ms of a busy indexer: commits wait for an empty queue"
+    );
+    writer.await.unwrap();
+    s.slow_down(Duration::ZERO);
+    s.commit_blocking().unwrap();
+    assert_eq!(count(&s, SearchExpr::All), 100);
 }
