@@ -82,7 +82,7 @@ impl Default for LogStoreConfig {
             writer_memory_mib: 64,
             retention_days: 15,
             wal_rotate_secs: 60,
-            max_pending_bytes: 8 * 1024 * 1024,
+            max_pending_bytes: 4 * 1024 * 1024,
             backpressure_wait_ms: 10_000,
         }
     }
