@@ -229,7 +229,7 @@ pub fn for_each_leaf(attrs: &Map<String, Value>, f: &mut impl FnMut(&str, &Value
     }
 }
 
-/// The text of a leaf as `attr_kv` and `values` hold it.
+/// The text of a leaf as its `attr_kv` term holds it (and `*:` matches it).
 pub fn leaf_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
