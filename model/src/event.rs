@@ -24,6 +24,23 @@ pub struct Event {
     pub tags: Vec<String>,
 }
 
+impl Event {
+    /// An event with only a title and a text.
+    pub fn new(title: impl Into<String>, text: impl Into<String>) -> Event {
+        Event {
+            title: title.into(),
+            text: text.into(),
+            timestamp: None,
+            hostname: None,
+            aggregation_key: None,
+            priority: None,
+            source_type: None,
+            alert_type: None,
+            tags: Vec::new(),
+        }
+    }
+}
+
 /// A service check: `_sc|<name>|<0-3>|d:|h:|#|m:`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceCheck {

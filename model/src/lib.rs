@@ -14,7 +14,7 @@ pub mod tags;
 pub use error::ErrorKind;
 pub use event::{Event, EventPriority, ServiceCheck};
 pub use limits::Limits;
-pub use log::{normalize_status, LogBatch, LogRecord, STATUSES};
+pub use log::{normalize_status, now_ns, LogBatch, LogRecord, STATUSES};
 pub use logquery::{
     CmpOp, Matcher, Number, RangeEnd, SearchExpr, SearchParseError, SearchTerm, Span, Target,
     WildPart,

@@ -34,6 +34,13 @@ pub fn normalize_status(s: &str) -> Option<&'static str> {
     })
 }
 
+/// The current time in nanoseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// One log record (SPEC §2). Reserved attributes have their own fields; `env`, `version` and other tags live
 /// in `tags` (`key:value` or bare values, as on metrics).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,8 +15,7 @@
 use crate::error::QueryError;
 use crate::logsearch::parse_search;
 use crate::LogQueryState;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value as JsonValue};
@@ -208,10 +207,9 @@ pub fn event_json(hit: &LogHit) -> JsonValue {
 
 async fn list_events(
     State(st): State<Arc<LogQueryState>>,
-    p: Result<Query<HashMap<String, String>>, QueryRejection>,
+    p: crate::http::Params,
 ) -> Result<Json<JsonValue>, QueryError> {
-    let Query(p) =
-        p.map_err(|e| QueryError::BadParam(format!("malformed query string: {}", e.body_text())))?;
+    let p = crate::http::params(p)?;
     let req = build_request(&p)?;
     let reader = st.reader.clone();
     let hits = tokio::task::spawn_blocking(move || -> Result<Vec<LogHit>, QueryError> {

@@ -65,9 +65,11 @@ impl IntoResponse for QueryError {
     }
 }
 
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+/// A handler's query string, or the rejection axum made of it.
+pub(crate) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
-fn params(p: Params) -> Result<HashMap<String, String>, QueryError> {
+/// The query string as a map; a malformed one is a 400 naming the problem.
+pub(crate) fn params(p: Params) -> Result<HashMap<String, String>, QueryError> {
     p.map(|Query(m)| m)
         .map_err(|e| QueryError::BadParam(format!("malformed query string: {}", e.body_text())))
 }

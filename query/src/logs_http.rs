@@ -4,8 +4,8 @@
 
 use crate::error::QueryError;
 use crate::logsearch::parse_search;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -14,7 +14,6 @@ use sightline_storage::{
     AggBucket, Compute, ComputeValue, Cursor, GroupBy, GroupSort, LogAggregate, LogPage, LogReader,
     LogSearch, Measure, SortOrder,
 };
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -146,11 +145,7 @@ fn time_arg(a: Option<&TimeArg>, default: &str, now_ns: i64) -> Result<i64, Quer
     .map_err(QueryError::BadParam)
 }
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
+use sightline_model::now_ns;
 
 /// Builds the store request from the API's fields.
 fn build(
@@ -324,10 +319,9 @@ async fn search_post(
 
 async fn search_get(
     State(st): State<Arc<LogQueryState>>,
-    p: Result<Query<HashMap<String, String>>, QueryRejection>,
+    p: crate::http::Params,
 ) -> Result<Json<JsonValue>, QueryError> {
-    let Query(p) =
-        p.map_err(|e| QueryError::BadParam(format!("malformed query string: {}", e.body_text())))?;
+    let p = crate::http::params(p)?;
     let text = |k: &str| p.get(k).map(|v| TimeArg::Text(v.clone()));
     let limit = match p.get("page[limit]") {
         None => None,
@@ -616,10 +610,9 @@ const DEFAULT_ATTRIBUTE_FACETS: usize = 10;
 /// Without `facets`: the reserved facets, `env`, and the first attributes found.
 async fn facets_get(
     State(st): State<Arc<LogQueryState>>,
-    p: Result<Query<HashMap<String, String>>, QueryRejection>,
+    p: crate::http::Params,
 ) -> Result<Json<JsonValue>, QueryError> {
-    let Query(p) =
-        p.map_err(|e| QueryError::BadParam(format!("malformed query string: {}", e.body_text())))?;
+    let p = crate::http::params(p)?;
     let text = |k: &str| p.get(k).map(|v| TimeArg::Text(v.clone()));
     let base = build(
         p.get("query").map(String::as_str),

@@ -16,8 +16,7 @@
 use crate::error::QueryError;
 use crate::logs_http::{page_response, LogQueryState, MAX_SEARCH_BYTES};
 use crate::logsearch::{matches, parse_search};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,7 +24,6 @@ use axum::Router;
 use serde_json::{json, Value as JsonValue};
 use sightline_model::{LogBatch, LogRecord, SearchExpr};
 use sightline_storage::{Cursor, LogHit, LogPage};
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,10 +41,9 @@ pub fn tail_router(state: Arc<LogQueryState>) -> Router {
 
 async fn tail(
     State(st): State<Arc<LogQueryState>>,
-    p: Result<Query<HashMap<String, String>>, QueryRejection>,
+    p: crate::http::Params,
 ) -> Result<Response, QueryError> {
-    let Query(p) =
-        p.map_err(|e| QueryError::BadParam(format!("malformed query string: {}", e.body_text())))?;
+    let p = crate::http::params(p)?;
     let text = p.get("query").map_or("*", String::as_str).to_string();
     if text.len() > MAX_SEARCH_BYTES {
         return Err(QueryError::BadParam(format!(

@@ -18,13 +18,7 @@ const RFC3339_HEAD: usize = 19;
 /// Most fraction digits jiff reads: nanoseconds.
 const MAX_FRACTION_DIGITS: usize = 9;
 
-/// The current time in nanoseconds since the Unix epoch (0 if the clock is before 1970 or out of range).
-pub fn now_ns() -> i64 {
-    Timestamp::try_from(std::time::SystemTime::now())
-        .ok()
-        .and_then(|t| i64::try_from(t.as_nanosecond()).ok())
-        .map_or(0, |ns| ns.max(0))
-}
+pub use sightline_model::now_ns;
 
 /// Nanoseconds since the epoch of a civil date and time at `offset` east of UTC; `None` when the result
 /// does not fit in an `i64` (before 1677 or after 2262).

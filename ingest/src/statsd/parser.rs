@@ -688,17 +688,7 @@ mod tests {
     }
 
     fn event(title: &str, text: &str) -> Event {
-        Event {
-            title: title.into(),
-            text: text.into(),
-            timestamp: None,
-            hostname: None,
-            aggregation_key: None,
-            priority: None,
-            source_type: None,
-            alert_type: None,
-            tags: vec![],
-        }
+        Event::new(title, text)
     }
 
     fn sc(name: &str, status: u8) -> ServiceCheck {

@@ -258,11 +258,7 @@ fn io_err(path: &Path, source: std::io::Error) -> StorageError {
     }
 }
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
+use sightline_model::now_ns;
 
 impl Shared {
     fn partition_start(&self, ts_ns: i64) -> i64 {
