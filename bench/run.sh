@@ -413,3 +413,12 @@ if [ "${LOGS:-1}" = 1 ]; then
   BENCH_OUT="$OUT" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" bash "$ROOT/bench/logs.sh" "${LOGS_ARGS[@]}" ||
     log "logs benchmark failed (see $OUT/logs)"
 fi
+# ---- OTLP benchmark: bench/otlp.sh, same conventions (OTLP=0 skips it; --quick/--debug passed on) --------
+if [ "${OTLP:-1}" = 1 ]; then
+  OTLP_ARGS=()
+  [ "$QUICK" = 1 ] && OTLP_ARGS+=(--quick)
+  [ "$PROFILE" = debug ] && OTLP_ARGS+=(--debug)
+  log "OTLP benchmark: bash bench/otlp.sh ${OTLP_ARGS[*]} (output in $OUT/otlp)"
+  BENCH_OUT="$OUT" SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" bash "$ROOT/bench/otlp.sh" "${OTLP_ARGS[@]}" ||
+    log "OTLP benchmark failed (see $OUT/otlp)"
+fi

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use sightline_ingest::logs::server::LogReceiverConfig;
+use sightline_ingest::otlp::server::OtlpConfig;
 use sightline_ingest::statsd::StatsdConfig;
 use sightline_model::Limits;
 use sightline_storage::StorageConfig;
@@ -22,6 +23,7 @@ pub struct Config {
     pub statsd: StatsdConfig,
     /// Syslog and raw-line receiver on `--syslog-listen`.
     pub syslog: LogReceiverConfig,
+    pub otlp: OtlpConfig,
     pub storage: StorageConfig,
     pub limits: Limits,
     pub auth: AuthConfig,
@@ -35,6 +37,7 @@ impl Default for Config {
             listen: ListenConfig::default(),
             statsd: StatsdConfig::default(),
             syslog: LogReceiverConfig::default(),
+            otlp: OtlpConfig::default(),
             storage: StorageConfig::default(),
             limits: Limits::default(),
             auth: AuthConfig::default(),

@@ -103,6 +103,7 @@ impl ServeArgs {
                 other => anyhow::bail!("--fsync: {other:?} is not always or interval"),
             };
             cfg.storage.logs.wal.fsync = cfg.storage.wal.fsync;
+            cfg.storage.spans.wal.fsync = cfg.storage.wal.fsync;
         }
         if let Some(v) = self.alerts_eval_interval {
             cfg.alerts.eval_interval = v;

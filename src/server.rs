@@ -12,12 +12,15 @@ use prometheus_client::registry::Registry;
 use sightline_ingest::datadog::logs::LogIntakeState;
 use sightline_ingest::datadog::{IntakeMetrics, IntakeState};
 use sightline_ingest::logs::{LogMetrics, LogReceiver};
+use sightline_ingest::otlp::{self, Authorize, Otlp, OtlpMetrics};
 use sightline_ingest::statsd::StatsdReceiver;
-use sightline_model::{BatchSink, ErrorKind, LogSink};
+use sightline_model::{BatchSink, ErrorKind, LogSink, SpanSink};
 use sightline_query::eval::EvalOptions;
 use sightline_query::http::QueryState;
+use sightline_query::spans_http::SpanQueryState;
 use sightline_query::LogQueryState;
-use sightline_storage::{LogReader, LogStore, MetricReader, MetricStore};
+use sightline_storage::spans::SpanStore;
+use sightline_storage::{LogReader, LogStore, MetricReader, MetricStore, SpanReader};
 use sightline_ui::{api_error, auth, observe, HttpMetrics, Keys};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -40,16 +43,19 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let http_addr = parse_listen("--http-listen", &cfg.listen.http)?;
     let statsd_addr = parse_listen("--statsd-listen", &cfg.listen.statsd)?;
     let syslog_addr = parse_listen("--syslog-listen", &cfg.listen.syslog)?;
-    for (flag, value) in [
-        ("--otlp-grpc-listen", &cfg.listen.otlp_grpc),
-        ("--otlp-http-listen", &cfg.listen.otlp_http),
-    ] {
-        if parse_listen(flag, value)?.is_some() {
-            tracing::info!("{flag} {value}: this receiver is not built yet; nothing listens there");
-        }
-    }
+    let otlp_grpc_addr = parse_listen("--otlp-grpc-listen", &cfg.listen.otlp_grpc)?;
+    let otlp_http_addr = parse_listen("--otlp-http-listen", &cfg.listen.otlp_http)?;
     let keys = Keys::new(cfg.auth.clone());
-    for addr in [http_addr, statsd_addr, syslog_addr].into_iter().flatten() {
+    for addr in [
+        http_addr,
+        statsd_addr,
+        syslog_addr,
+        otlp_grpc_addr,
+        otlp_http_addr,
+    ]
+    .into_iter()
+    .flatten()
+    {
         if !addr.ip().is_loopback() && !keys.enabled() {
             tracing::warn!(
                 "LISTENING ON NON-LOOPBACK ADDRESS {addr} WITHOUT API KEYS: anyone who can reach it can write and read; set [auth] api_keys and app_keys"
@@ -102,12 +108,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .and_then(|m| {
             let l = LogStore::open(&data_dir.join("logs"), storage_cfg.logs, &mut registry)
                 .context("cannot open the log store")?;
-            Ok((m, l))
+            let sp = SpanStore::open(&data_dir.join("spans"), storage_cfg.spans, &mut registry)
+                .context("cannot open the span store")?;
+            Ok((m, l, sp))
         });
         (stores, registry)
     })
     .await?;
-    let (store, log_store) = stores?;
+    let (store, log_store, span_store) = stores?;
     let mut registry = registry;
     store.start_background();
     let sink: Arc<dyn BatchSink> = store.clone();
@@ -115,6 +123,61 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let log_sink: Arc<dyn LogSink> = log_store.clone();
     let log_reader: Arc<dyn LogReader> = log_store.clone();
     let log_metrics = LogMetrics::new(&mut registry);
+    let span_sink: Arc<dyn SpanSink> = span_store.clone();
+    let span_reader: Arc<dyn SpanReader> = span_store.clone();
+
+    let authorize: Option<Authorize> = keys.enabled().then(|| {
+        let keys = keys.clone();
+        let f: Authorize = Arc::new(move |headers: &axum::http::HeaderMap| {
+            keys.check_write(headers)
+                .map_err(|e| (e.kind(), e.to_string()))
+        });
+        f
+    });
+    let otlp_core = Arc::new(Otlp::new(
+        span_sink,
+        sink.clone(),
+        log_sink.clone(),
+        cfg.otlp.clone(),
+        cfg.limits.clone(),
+        OtlpMetrics::new(&mut registry),
+        authorize,
+    ));
+    let mut otlp_tasks = Vec::new();
+    if let Some(addr) = otlp_grpc_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind --otlp-grpc-listen {addr}"))?;
+        bound.insert("otlp_grpc", listener.local_addr()?);
+        let mut rx = shutdown_rx.clone();
+        let core = otlp_core.clone();
+        otlp_tasks.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) = otlp::serve_grpc(core, listener, stop).await {
+                tracing::error!(error = %e, "the otlp grpc server stopped");
+            }
+        }));
+    }
+    if let Some(addr) = otlp_http_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind --otlp-http-listen {addr}"))?;
+        bound.insert("otlp_http", listener.local_addr()?);
+        let mut rx = shutdown_rx.clone();
+        let app = otlp::http_router(otlp_core.clone());
+        otlp_tasks.push(tokio::spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "the otlp http server stopped");
+            }
+        }));
+    }
 
     let syslog = match syslog_addr {
         Some(addr) => {
@@ -166,11 +229,17 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(sightline_ingest::datadog::events::router(log_intake))
         .layer(from_fn_with_state(keys.clone(), auth::require_write));
     let options = EvalOptions::from_limits(&cfg.limits);
+    let span_query = Arc::new(SpanQueryState {
+        spans: span_reader,
+        logs: log_reader.clone(),
+        metrics: reader.clone(),
+    });
     let log_query = Arc::new(LogQueryState { reader: log_reader });
     let reads = sightline_query::http::router(Arc::new(QueryState { reader, options }))
         .merge(sightline_query::logs_router(log_query.clone()))
         .merge(sightline_query::tail_router(log_query.clone()))
         .merge(sightline_query::events_router(log_query))
+        .merge(sightline_query::spans_http::spans_router(span_query))
         .layer(from_fn_with_state(keys.clone(), auth::require_read));
     let full = Router::new()
         .merge(writes)
@@ -212,9 +281,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some(t) = http_task {
         let _ = t.await;
     }
+    for t in otlp_tasks {
+        let _ = t.await;
+    }
     store.shutdown().await;
     let logs = log_store.clone();
     let _ = tokio::task::spawn_blocking(move || logs.shutdown()).await;
+    let spans = span_store.clone();
+    let _ = tokio::task::spawn_blocking(move || spans.shutdown()).await;
     let _ = std::fs::remove_file(&listeners_file);
     tracing::info!("stopped");
     Ok(())

@@ -20,6 +20,12 @@ if [ ! -x tests/.venv/bin/python ]; then
 fi
 tests/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
+echo "== node OpenTelemetry SDK (pinned, tests/e2e/otel-node)"
+# Reinstalled whenever package-lock.json changed since the last install (a copy is kept as the stamp).
+if ! cmp -s tests/e2e/otel-node/package-lock.json tests/e2e/otel-node/node_modules/.sightline-lock; then
+  (cd tests/e2e/otel-node && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.sightline-lock)
+fi
+
 echo "== end-to-end tests"
 export SIGHTLINE_BIN="$CARGO_TARGET_DIR/debug/sightline"
 cd tests/e2e

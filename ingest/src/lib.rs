@@ -7,6 +7,7 @@ pub mod datadog;
 pub mod error;
 pub mod events;
 pub mod logs;
+pub mod otlp;
 pub mod statsd;
 #[cfg(test)]
 mod test_util;

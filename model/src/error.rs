@@ -1,4 +1,4 @@
-//! The one table from error kind to HTTP status (and later gRPC code); every crate's error enum maps to a kind.
+//! The one table from error kind to HTTP status and gRPC code; every crate's error enum maps to a kind.
 
 /// What kind of failure an error is, independent of the crate that raised it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +33,20 @@ impl ErrorKind {
         }
     }
 
+    /// The gRPC status code for this kind of error (`google.rpc.Code`): INVALID_ARGUMENT, RESOURCE_EXHAUSTED,
+    /// UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, UNAVAILABLE (retryable, as OTLP clients expect) and INTERNAL.
+    pub fn grpc_code(self) -> i32 {
+        match self {
+            ErrorKind::BadInput => 3,
+            ErrorKind::TooLarge => 8,
+            ErrorKind::Unauthorized => 16,
+            ErrorKind::Forbidden => 7,
+            ErrorKind::NotFound => 5,
+            ErrorKind::Overloaded => 14,
+            ErrorKind::Internal => 13,
+        }
+    }
+
     /// Seconds a client should wait before retrying, for kinds that answer with `Retry-After`.
     pub fn retry_after_secs(self) -> Option<u32> {
         match self {
@@ -49,16 +63,17 @@ mod tests {
     #[test]
     fn statuses() {
         let table = [
-            (ErrorKind::BadInput, 400),
-            (ErrorKind::TooLarge, 413),
-            (ErrorKind::Unauthorized, 401),
-            (ErrorKind::Forbidden, 403),
-            (ErrorKind::NotFound, 404),
-            (ErrorKind::Overloaded, 503),
-            (ErrorKind::Internal, 500),
+            (ErrorKind::BadInput, 400, 3),
+            (ErrorKind::TooLarge, 413, 8),
+            (ErrorKind::Unauthorized, 401, 16),
+            (ErrorKind::Forbidden, 403, 7),
+            (ErrorKind::NotFound, 404, 5),
+            (ErrorKind::Overloaded, 503, 14),
+            (ErrorKind::Internal, 500, 13),
         ];
-        for (kind, status) in table {
+        for (kind, status, grpc) in table {
             assert_eq!(kind.http_status(), status, "{kind:?}");
+            assert_eq!(kind.grpc_code(), grpc, "{kind:?}");
         }
         assert_eq!(ErrorKind::Overloaded.retry_after_secs(), Some(1));
         assert_eq!(ErrorKind::BadInput.retry_after_secs(), None);

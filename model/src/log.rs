@@ -95,7 +95,7 @@ impl LogRecord {
 
 /// Attributes go through compact encodings (postcard in the write-ahead log) as their JSON text: JSON values
 /// need a self-describing format.
-mod json_text {
+pub(crate) mod json_text {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(

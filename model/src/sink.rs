@@ -1,9 +1,10 @@
-//! The ingest→storage seams: receivers hand batches to a `BatchSink` (metrics) or a `LogSink` (logs) and learn
-//! when they are durable.
+//! The ingest→storage seams: receivers hand batches to a `BatchSink` (metrics), a `LogSink` (logs) or a
+//! `SpanSink` (spans) and learn when they are durable.
 
 use crate::error::ErrorKind;
 use crate::log::LogBatch;
 use crate::metric::MetricBatch;
+use crate::span::SpanBatch;
 use async_trait::async_trait;
 
 /// Why a whole batch could not be written.
@@ -50,11 +51,31 @@ pub trait LogSink: Send + Sync {
     async fn write_logs(&self, batch: LogBatch) -> Result<WriteOutcome, SinkError>;
 }
 
+/// Where receivers send span batches. `write_spans` resolves once the spans are in the write-ahead log
+/// according to the fsync policy.
+#[async_trait]
+pub trait SpanSink: Send + Sync {
+    async fn write_spans(&self, batch: SpanBatch) -> Result<WriteOutcome, SinkError>;
+}
+
 /// A sink that keeps every batch in memory: for unit tests of receivers.
 #[derive(Debug, Default)]
 pub struct MemorySink {
     pub batches: std::sync::Mutex<Vec<MetricBatch>>,
     pub logs: std::sync::Mutex<Vec<LogBatch>>,
+    pub spans: std::sync::Mutex<Vec<SpanBatch>>,
+}
+
+#[async_trait]
+impl SpanSink for MemorySink {
+    async fn write_spans(&self, batch: SpanBatch) -> Result<WriteOutcome, SinkError> {
+        let n = batch.len();
+        self.spans.lock().expect("memory sink lock").push(batch);
+        Ok(WriteOutcome {
+            accepted: n,
+            ..Default::default()
+        })
+    }
 }
 
 #[async_trait]

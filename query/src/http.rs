@@ -82,7 +82,7 @@ fn required<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Q
 }
 
 /// Unix seconds; a fractional value is truncated.
-fn unix_secs(p: &HashMap<String, String>, name: &str) -> Result<i64, QueryError> {
+pub(crate) fn unix_secs(p: &HashMap<String, String>, name: &str) -> Result<i64, QueryError> {
     let raw = required(p, name)?;
     raw.parse::<i64>()
         .ok()
@@ -100,7 +100,7 @@ fn unix_secs(p: &HashMap<String, String>, name: &str) -> Result<i64, QueryError>
 }
 
 /// Runs blocking storage work off the async runtime.
-async fn blocking<T, F>(f: F) -> Result<T, QueryError>
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, QueryError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, QueryError> + Send + 'static,

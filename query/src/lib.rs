@@ -6,7 +6,9 @@
 //! - [`router`] serves `/api/v1/query`, `/api/v1/metrics`, `/api/v2/metrics/{name}/all-tags`,
 //!   `/api/v1/search` and `/api/ui/autocomplete` over a [`QueryState`];
 //! - [`logsearch::parse_search`] parses the Datadog log/span search syntax; [`logs_router`] serves the log
-//!   search API over a [`sightline_storage::LogReader`].
+//!   search API over a [`sightline_storage::LogReader`];
+//! - [`spans`] searches, aggregates and assembles traces from a [`sightline_storage::SpanReader`];
+//!   [`spans_router`] serves the Datadog Spans API, the trace view and the service list.
 
 pub mod ast;
 pub mod error;
@@ -16,6 +18,8 @@ pub mod http;
 pub mod logs_http;
 pub mod logsearch;
 pub mod parser;
+pub mod spans;
+pub mod spans_http;
 pub mod tail;
 #[cfg(test)]
 mod test_util;
@@ -26,4 +30,5 @@ pub use events_http::events_router;
 pub use http::{router, QueryState};
 pub use logs_http::{logs_router, LogQueryState};
 pub use parser::{parse, ParseError};
+pub use spans_http::{spans_router, spans_router_with_limits, SpanQueryLimits, SpanQueryState};
 pub use tail::tail_router;

@@ -42,7 +42,7 @@ pub fn logs_router(state: Arc<LogQueryState>) -> Router {
 /// A time in a request: unix milliseconds (number or digits), ISO-8601, `now`, or `now-15m` style.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-enum TimeArg {
+pub(crate) enum TimeArg {
     Millis(i64),
     Text(String),
 }
@@ -148,7 +148,7 @@ fn time_arg(a: Option<&TimeArg>, default: &str, now_ns: i64) -> Result<i64, Quer
 use sightline_model::now_ns;
 
 /// Builds the store request from the API's fields.
-fn build(
+pub(crate) fn build(
     query: Option<&str>,
     from: Option<&TimeArg>,
     to: Option<&TimeArg>,
@@ -209,15 +209,15 @@ fn build(
 }
 
 /// RFC 3339 text of a nanosecond timestamp (milliseconds, `Z`), as Datadog answers.
-fn iso(ts_ns: i64) -> String {
+pub(crate) fn iso(ts_ns: i64) -> String {
     jiff::Timestamp::from_nanosecond(ts_ns as i128)
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()
 }
 
-/// `links.next` of a page: the same search from the cursor on, as a `GET /api/v2/logs/events` URL with the
-/// time range made absolute (unix ms).
-fn next_link(text: &str, req: &LogSearch, cursor: Cursor) -> String {
+/// `links.next` of a page: the same search from the cursor on, as a `GET <path>` URL (`/api/v2/logs/events`,
+/// `/api/v2/spans/events`) with the time range made absolute (unix ms).
+pub(crate) fn next_link(path: &str, text: &str, req: &LogSearch, cursor: String) -> String {
     let sort = match req.order {
         SortOrder::Desc => "-timestamp",
         SortOrder::Asc => "timestamp",
@@ -234,10 +234,10 @@ fn next_link(text: &str, req: &LogSearch, cursor: Cursor) -> String {
         ),
         ("sort", sort.to_string()),
         ("page[limit]", req.limit.to_string()),
-        ("page[cursor]", cursor.encode()),
+        ("page[cursor]", cursor),
     ];
     let query = serde_urlencoded::to_string(params).unwrap_or_default();
-    format!("/api/v2/logs/events?{query}")
+    format!("{path}?{query}")
 }
 
 /// The Datadog response of a page; `next` is the `links.next` URL when there may be more.
@@ -294,7 +294,8 @@ async fn run(
         .map_err(|e| QueryError::Internal(e.to_string()))??;
     let mut body = page_response(&page, started.elapsed().as_millis());
     if let Some(next) = page.next {
-        body["links"] = json!({ "next": next_link(&text, &req, next) });
+        body["links"] =
+            json!({ "next": next_link("/api/v2/logs/events", &text, &req, next.encode()) });
     }
     Ok(Json(body))
 }
@@ -376,7 +377,7 @@ struct GroupByBody {
 /// Datadog's `LogsAggregateRequest`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct AggregateBody {
+pub(crate) struct AggregateBody {
     compute: Option<Vec<ComputeBody>>,
     filter: Filter,
     group_by: Vec<GroupByBody>,
@@ -448,7 +449,7 @@ fn interval_ns(a: &TimeArg) -> Result<i64, QueryError> {
     }
 }
 
-fn build_aggregate(b: AggregateBody) -> Result<LogAggregate, QueryError> {
+pub(crate) fn build_aggregate(b: AggregateBody) -> Result<LogAggregate, QueryError> {
     let q = build(
         b.filter.query.as_deref(),
         b.filter.from.as_ref(),
@@ -463,7 +464,7 @@ fn build_aggregate(b: AggregateBody) -> Result<LogAggregate, QueryError> {
             ..Default::default()
         }]
     });
-    let span = q.to_ns - q.from_ns;
+    let span = q.to_ns.saturating_sub(q.from_ns);
     let mut computes = Vec::new();
     for c in &computes_in {
         let m = measure(

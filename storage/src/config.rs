@@ -2,6 +2,7 @@
 //! (`[storage.logs]`).
 
 use crate::logs::LogStoreConfig;
+use crate::spans::SpanStoreConfig;
 use crate::wal::WalConfig;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,8 @@ pub struct StorageConfig {
     pub compaction_interval_secs: u64,
     /// The log store (`[storage.logs]`).
     pub logs: LogStoreConfig,
+    /// The span store (`[storage.spans]`).
+    pub spans: SpanStoreConfig,
 }
 
 impl Default for StorageConfig {
@@ -37,6 +40,7 @@ impl Default for StorageConfig {
             retention_days: 15,
             compaction_interval_secs: 3600,
             logs: LogStoreConfig::default(),
+            spans: SpanStoreConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod head;
 pub mod index;
 pub mod logs;
+pub mod spans;
 pub mod store;
 pub mod wal;
 
@@ -19,6 +20,9 @@ pub use logs::aggregate::{
 pub use logs::{
     Cursor, LogHit, LogPage, LogReader, LogSearch, LogStore, LogStoreConfig, SortOrder,
     WAL_KIND_LOGS,
+};
+pub use spans::{
+    MemorySpans, SpanReader, SpanStore, SpanStoreConfig, SpanStoreMetrics, WAL_KIND_SPANS,
 };
 pub use store::{FlushStats, MetricStore, StorageMetrics, WAL_KIND_METRICS};
 

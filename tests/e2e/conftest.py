@@ -46,8 +46,8 @@ class Server:
             "--data-dir", str(self.data_dir),
             "--http-listen", "127.0.0.1:0",
             "--statsd-listen", "127.0.0.1:0",
-            "--otlp-grpc-listen", "off",
-            "--otlp-http-listen", "off",
+            "--otlp-grpc-listen", "127.0.0.1:0",
+            "--otlp-http-listen", "127.0.0.1:0",
             "--syslog-listen", "127.0.0.1:0",
             *self.extra_args,
         ]
@@ -70,6 +70,9 @@ class Server:
         host, port = self.addrs["statsd"].rsplit(":", 1)
         self.statsd_port = int(port)
         self.syslog_port = int(self.addrs["syslog"].rsplit(":", 1)[1]) if "syslog" in self.addrs else None
+        # OTLP: the HTTP base URL and the gRPC host:port (None when the listener is off).
+        self.otlp_http = "http://" + self.addrs["otlp_http"] if "otlp_http" in self.addrs else None
+        self.otlp_grpc = self.addrs.get("otlp_grpc")
         r = requests.get(self.http + "/readyz", timeout=5)
         assert r.status_code == 200, r.text
         return self

@@ -39,7 +39,15 @@ impl Keys {
         if self.0.api_keys.is_empty() {
             return Ok(());
         }
-        match header(headers, "dd-api-key") {
+        // OTLP exporters send their key as `authorization: Bearer <key>` (SPEC §9).
+        let bearer = || {
+            header(headers, "authorization").and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+                    .map(str::trim)
+            })
+        };
+        match header(headers, "dd-api-key").or_else(bearer) {
             None => Err(UiError::MissingApiKey),
             Some(k) if self.0.api_keys.iter().any(|c| c == k) => Ok(()),
             Some(_) => Err(UiError::InvalidApiKey),
@@ -148,6 +156,21 @@ mod tests {
         check(&keys, true, Some("api1"), Some("app1"), None);
         check(&keys, true, None, Some("app1"), Some(401));
         check(&keys, true, Some("bad"), Some("app1"), Some(403));
+        // OTLP exporters send the API key as a bearer token.
+        for (value, expected) in [
+            ("Bearer api1", None),
+            ("bearer api1", None),
+            ("Bearer nope", Some(403)),
+            ("Basic api1", Some(401)),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("authorization", HeaderValue::from_str(value).unwrap());
+            assert_eq!(
+                keys.check_write(&h).err().map(|e| e.kind().http_status()),
+                expected,
+                "{value}"
+            );
+        }
         // Only application keys: reads are guarded, writes stay open (no API key could ever be valid).
         let app_only = Keys::new(AuthConfig {
             api_keys: vec![],

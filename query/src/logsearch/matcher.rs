@@ -337,10 +337,10 @@ enum Step {
 }
 
 /// An anchored wildcard pattern (literal prefix, then the parts), like the index's regex.
-struct Glob(Vec<Step>);
+pub(crate) struct Glob(Vec<Step>);
 
 impl Glob {
-    fn new(prefix: &str, parts: &[WildPart], lowercase: bool) -> Glob {
+    pub(crate) fn new(prefix: &str, parts: &[WildPart], lowercase: bool) -> Glob {
         let mut steps: Vec<Step> = prefix.chars().map(Step::Char).collect();
         for p in parts {
             match p {
@@ -356,7 +356,7 @@ impl Glob {
     }
 
     /// Whether the whole of `s` matches (a set-of-states simulation: linear in `s` times the pattern).
-    fn matches(&self, s: &str) -> bool {
+    pub(crate) fn matches(&self, s: &str) -> bool {
         let p = &self.0;
         let mut cur = vec![false; p.len() + 1];
         let mut next = vec![false; p.len() + 1];

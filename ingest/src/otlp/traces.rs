@@ -1,0 +1,523 @@
+//! OTLP spans → Sightline spans (SPEC §2), and the RED metrics computed from them at ingest, like Datadog's trace
+//! metrics: `trace.<name>.hits`, `.errors` (counts) and `.duration` (a distribution, in seconds) per entry span,
+//! tagged `service`, `resource`, `span.kind` and `env`.
+
+use super::attrs::{attrs_to_map, tag, ResourceInfo};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{span, status::StatusCode, Span};
+use serde_json::{Map, Value as Json};
+use sightline_model::{
+    red_metric_prefix, MetricBatch, MetricKind, MetricPoint, SeriesKey, Sketch, SpanBatch,
+    SpanEvent, SpanKind, SpanLink, SpanRecord, TagSet, Value,
+};
+use std::collections::{HashMap, HashSet};
+
+/// The service of spans whose resource names none (the OpenTelemetry SDKs' own default).
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+/// Seconds per RED metric bucket (the metric store's 10 s intervals).
+const RED_BUCKET_SECS: i64 = 10;
+/// Longest tag value kept in full; longer resource names are cut.
+const MAX_TAG_VALUE_CHARS: usize = 180;
+
+/// Spans converted from one request, and what was refused.
+#[derive(Debug, Default)]
+pub struct ConvertedSpans {
+    pub batch: SpanBatch,
+    pub rejected: usize,
+    /// One message per distinct problem, naming the span.
+    pub errors: Vec<String>,
+}
+
+impl ConvertedSpans {
+    /// Records one refused span (messages are de-duplicated and capped).
+    pub fn reject(&mut self, message: String) {
+        self.rejected += 1;
+        if self.errors.len() < 10 && !self.errors.contains(&message) {
+            self.errors.push(message);
+        }
+    }
+}
+
+/// Converts every span of a request; spans that cannot be stored are counted and described, the others kept.
+pub fn convert_traces(req: &ExportTraceServiceRequest) -> ConvertedSpans {
+    let mut out = ConvertedSpans::default();
+    for rs in &req.resource_spans {
+        for ss in &rs.scope_spans {
+            let info = ResourceInfo::new(rs.resource.as_ref(), ss.scope.as_ref());
+            let mut resource_attributes = info.attributes.clone();
+            if let Some(scope) = &ss.scope {
+                if !scope.name.is_empty() {
+                    resource_attributes
+                        .insert("otel.scope.name".into(), Json::from(scope.name.as_str()));
+                }
+                if !scope.version.is_empty() {
+                    resource_attributes.insert(
+                        "otel.scope.version".into(),
+                        Json::from(scope.version.as_str()),
+                    );
+                }
+            }
+            for s in &ss.spans {
+                match convert_span(s, &info, &resource_attributes) {
+                    Ok(span) => out.batch.spans.push(span),
+                    Err(msg) => out.reject(msg),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// An id of exactly `N` bytes, not all zero.
+fn id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    let id: [u8; N] = bytes.try_into().ok()?;
+    (id != [0; N]).then_some(id)
+}
+
+fn convert_span(
+    s: &Span,
+    info: &ResourceInfo,
+    resource_attributes: &Map<String, Json>,
+) -> Result<SpanRecord, String> {
+    let name_for_msg = || format!("span {:?}", s.name);
+    let trace_id = id::<16>(&s.trace_id).ok_or_else(|| {
+        format!(
+            "{}: trace id must be 16 bytes, not all zero (got {})",
+            name_for_msg(),
+            s.trace_id.len()
+        )
+    })?;
+    let span_id = id::<8>(&s.span_id).ok_or_else(|| {
+        format!(
+            "{}: span id must be 8 bytes, not all zero (got {})",
+            name_for_msg(),
+            s.span_id.len()
+        )
+    })?;
+    let parent_id = match s.parent_span_id.len() {
+        0 => None,
+        8 => id::<8>(&s.parent_span_id),
+        n => {
+            return Err(format!(
+                "{}: parent span id must be 8 bytes (got {n})",
+                name_for_msg()
+            ))
+        }
+    };
+    let start = i64::try_from(s.start_time_unix_nano)
+        .ok()
+        .filter(|t| *t > 0)
+        .ok_or_else(|| {
+            format!(
+                "{}: start time {} is missing or out of range",
+                name_for_msg(),
+                s.start_time_unix_nano
+            )
+        })?;
+    let end = i64::try_from(s.end_time_unix_nano).map_err(|_| {
+        format!(
+            "{}: end time {} is out of range",
+            name_for_msg(),
+            s.end_time_unix_nano
+        )
+    })?;
+    if end < start {
+        return Err(format!(
+            "{}: end time {end} is before start time {start}",
+            name_for_msg()
+        ));
+    }
+    let attributes = attrs_to_map(&s.attributes);
+    let kind = SpanKind::from_otlp(s.kind);
+    let (error, status_message) = match &s.status {
+        Some(st) => (st.code == StatusCode::Error as i32, st.message.clone()),
+        None => (false, String::new()),
+    };
+    Ok(SpanRecord {
+        trace_id,
+        span_id,
+        parent_id,
+        service: info
+            .service
+            .clone()
+            .unwrap_or_else(|| UNKNOWN_SERVICE.to_string()),
+        resource: resource_name(&s.name, kind, &attributes),
+        name: s.name.clone(),
+        start_ns: start,
+        duration_ns: end - start,
+        kind,
+        error,
+        status_message,
+        host: info.host.clone(),
+        env: info.env.clone(),
+        version: info.version.clone(),
+        attributes,
+        resource_attributes: resource_attributes.clone(),
+        events: s.events.iter().map(event).collect(),
+        links: s.links.iter().filter_map(link).collect(),
+    })
+}
+
+fn event(e: &span::Event) -> SpanEvent {
+    SpanEvent {
+        ts_ns: i64::try_from(e.time_unix_nano).unwrap_or(i64::MAX),
+        name: e.name.clone(),
+        attributes: attrs_to_map(&e.attributes),
+    }
+}
+
+/// A link, or `None` when its ids are malformed (the span itself is kept).
+fn link(l: &span::Link) -> Option<SpanLink> {
+    Some(SpanLink {
+        trace_id: id::<16>(&l.trace_id)?,
+        span_id: id::<8>(&l.span_id)?,
+        attributes: attrs_to_map(&l.attributes),
+    })
+}
+
+fn str_attr<'a>(attrs: &'a Map<String, Json>, keys: &[&str]) -> Option<&'a str> {
+    keys.iter()
+        .find_map(|k| attrs.get(*k).and_then(Json::as_str))
+        .filter(|s| !s.is_empty())
+}
+
+/// What a span acted on, as Datadog derives it from OpenTelemetry conventions: `<METHOD> <route>` for HTTP
+/// servers (the method alone for clients or without a route), the query text for databases, `<operation>
+/// <destination>` for messaging, `<service>/<method>` for RPC; otherwise the span name.
+pub fn resource_name(name: &str, kind: SpanKind, attrs: &Map<String, Json>) -> String {
+    let method = str_attr(attrs, &["http.request.method", "http.method"]);
+    if let Some(method) = method {
+        let route = str_attr(attrs, &["http.route"]);
+        return match (kind, route) {
+            (SpanKind::Server, Some(route)) => format!("{method} {route}"),
+            _ => method.to_string(),
+        };
+    }
+    if let Some(q) = str_attr(attrs, &["db.query.text", "db.statement"]) {
+        return q.to_string();
+    }
+    if let Some(op) = str_attr(attrs, &["messaging.operation.type", "messaging.operation"]) {
+        return match str_attr(
+            attrs,
+            &["messaging.destination.name", "messaging.destination"],
+        ) {
+            Some(dest) => format!("{op} {dest}"),
+            None => op.to_string(),
+        };
+    }
+    if let (Some(svc), Some(m)) = (
+        str_attr(attrs, &["rpc.service"]),
+        str_attr(attrs, &["rpc.method"]),
+    ) {
+        return format!("{svc}/{m}");
+    }
+    name.to_string()
+}
+
+/// Whether a span starts its service's part of the trace: a root, a server or consumer span, or a span whose
+/// parent (when it is in the same batch) belongs to another service. Datadog computes trace metrics for these.
+fn entry_spans(spans: &[SpanRecord]) -> Vec<bool> {
+    let service_of: HashMap<[u8; 8], &str> = spans
+        .iter()
+        .map(|s| (s.span_id, s.service.as_str()))
+        .collect();
+    spans
+        .iter()
+        .map(|s| match s.parent_id {
+            None => true,
+            Some(_) if matches!(s.kind, SpanKind::Server | SpanKind::Consumer) => true,
+            Some(p) => service_of.get(&p).is_some_and(|svc| *svc != s.service),
+        })
+        .collect()
+}
+
+/// A tag value safe for the metric query language: whitespace becomes `_`, long values are cut.
+fn tag_value(v: &str) -> String {
+    v.chars()
+        .take(MAX_TAG_VALUE_CHARS)
+        .map(|c| if c.is_whitespace() { '_' } else { c })
+        .collect()
+}
+
+#[derive(Default)]
+struct Red {
+    hits: f64,
+    errors: f64,
+    durations: Sketch,
+}
+
+/// The RED metrics of a batch's entry spans, aggregated per metric, tag set and 10 s bucket (the metric store
+/// sums counts and merges sketches that meet at one timestamp, so batches can be written independently).
+pub fn red_metrics(spans: &[SpanRecord]) -> MetricBatch {
+    let entry = entry_spans(spans);
+    let mut groups: HashMap<(String, Vec<String>, i64), Red> = HashMap::new();
+    for (s, _) in spans.iter().zip(&entry).filter(|(_, e)| **e) {
+        let mut tags: Vec<String> = [
+            tag("service", &tag_value(&s.service)),
+            tag("resource", &tag_value(&s.resource)),
+            tag("span.kind", s.kind.as_str()),
+            s.env.as_deref().and_then(|e| tag("env", &tag_value(e))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        tags.sort();
+        let bucket = s
+            .start_ns
+            .div_euclid(1_000_000_000)
+            .div_euclid(RED_BUCKET_SECS)
+            * RED_BUCKET_SECS;
+        let g = groups
+            .entry((red_metric_prefix(&s.name), tags, bucket))
+            .or_default();
+        g.hits += 1.0;
+        if s.error {
+            g.errors += 1.0;
+        }
+        g.durations.add(s.duration_ns as f64 / 1e9);
+    }
+    let mut batch = MetricBatch::default();
+    let mut seen_names = HashSet::new();
+    for ((prefix, tags, ts), red) in groups {
+        let tags = TagSet::from_normalized(tags);
+        seen_names.insert(prefix.clone());
+        let point = |suffix: &str, kind: MetricKind, value: Value| MetricPoint {
+            series: SeriesKey::new(format!("{prefix}.{suffix}"), tags.clone()),
+            kind,
+            timestamp: ts,
+            interval: RED_BUCKET_SECS as u32,
+            value,
+        };
+        batch
+            .points
+            .push(point("hits", MetricKind::Count, Value::Scalar(red.hits)));
+        batch.points.push(point(
+            "errors",
+            MetricKind::Count,
+            Value::Scalar(red.errors),
+        ));
+        batch.points.push(point(
+            "duration",
+            MetricKind::Distribution,
+            Value::Sketch(Box::new(red.durations)),
+        ));
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
+
+    fn kv(k: &str, v: &str) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v.into())),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn span(id: u8, parent: u8, name: &str, kind: i32, start: u64, end: u64) -> Span {
+        Span {
+            trace_id: vec![1; 16],
+            span_id: vec![id; 8],
+            parent_span_id: if parent == 0 { vec![] } else { vec![parent; 8] },
+            name: name.into(),
+            kind,
+            start_time_unix_nano: start,
+            end_time_unix_nano: end,
+            ..Default::default()
+        }
+    }
+
+    fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![
+                        kv("service.name", service),
+                        kv("deployment.environment", "prod"),
+                        kv("k8s.pod.name", "p1"),
+                    ],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    const T0: u64 = 1_700_000_000_000_000_000;
+
+    #[test]
+    fn converts_and_rejects_per_span() {
+        let mut root = span(1, 0, "GET /cart", 2, T0, T0 + 5_000_000);
+        root.attributes = vec![kv("http.request.method", "GET"), kv("http.route", "/cart")];
+        let mut db = span(2, 1, "SELECT", 3, T0 + 1_000, T0 + 2_000_000);
+        db.attributes = vec![kv("db.statement", "SELECT * FROM carts")];
+        db.status = Some(Status {
+            code: StatusCode::Error as i32,
+            message: "timeout".into(),
+        });
+        let mut bad_trace = span(3, 1, "bad", 1, T0, T0 + 1);
+        bad_trace.trace_id = vec![0xab; 3];
+        let backwards = span(4, 1, "backwards", 1, T0 + 10, T0);
+        let zero_id = span(0, 1, "zero", 1, T0, T0 + 1);
+        let out = convert_traces(&request(
+            "shop",
+            vec![root, db, bad_trace, backwards, zero_id],
+        ));
+        assert_eq!(out.batch.spans.len(), 2);
+        assert_eq!(out.rejected, 3);
+        assert_eq!(out.errors.len(), 3, "{:?}", out.errors);
+        assert!(
+            out.errors[0].contains("span \"bad\": trace id must be 16 bytes"),
+            "{:?}",
+            out.errors
+        );
+        assert!(
+            out.errors[1].contains("before start time"),
+            "{:?}",
+            out.errors
+        );
+        let r = &out.batch.spans[0];
+        assert_eq!(r.service, "shop");
+        assert_eq!(r.env.as_deref(), Some("prod"));
+        assert_eq!(r.resource, "GET /cart");
+        assert_eq!(r.kind, SpanKind::Server);
+        assert_eq!(r.parent_id, None);
+        assert_eq!(r.duration_ns, 5_000_000);
+        assert_eq!(
+            r.resource_attributes.get("k8s.pod.name"),
+            Some(&Json::from("p1"))
+        );
+        let d = &out.batch.spans[1];
+        assert_eq!(d.resource, "SELECT * FROM carts");
+        assert!(d.error);
+        assert_eq!(d.status_message, "timeout");
+        assert_eq!(d.parent_id, Some([1; 8]));
+    }
+
+    #[test]
+    fn resource_names() {
+        let m = |pairs: &[(&str, &str)]| -> Map<String, Json> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Json::from(*v)))
+                .collect()
+        };
+        for (name, kind, attrs, want) in [
+            (
+                "x",
+                SpanKind::Server,
+                m(&[("http.method", "POST"), ("http.route", "/a/:id")]),
+                "POST /a/:id",
+            ),
+            (
+                "x",
+                SpanKind::Client,
+                m(&[("http.request.method", "GET"), ("http.route", "/a")]),
+                "GET",
+            ),
+            (
+                "x",
+                SpanKind::Client,
+                m(&[("db.query.text", "SELECT 1")]),
+                "SELECT 1",
+            ),
+            (
+                "x",
+                SpanKind::Producer,
+                m(&[
+                    ("messaging.operation", "publish"),
+                    ("messaging.destination.name", "q"),
+                ]),
+                "publish q",
+            ),
+            (
+                "x",
+                SpanKind::Client,
+                m(&[("rpc.service", "Cart"), ("rpc.method", "Get")]),
+                "Cart/Get",
+            ),
+            ("render", SpanKind::Internal, m(&[]), "render"),
+        ] {
+            assert_eq!(resource_name(name, kind, &attrs), want);
+        }
+    }
+
+    #[test]
+    fn red_metrics_for_entry_spans() {
+        let mut spans = Vec::new();
+        for i in 0..10u8 {
+            let mut root = span(
+                10 + i,
+                0,
+                "GET /cart",
+                2,
+                T0 + u64::from(i),
+                T0 + u64::from(i) + 1_000_000 * u64::from(i + 1),
+            );
+            root.attributes = vec![kv("http.request.method", "GET"), kv("http.route", "/cart")];
+            if i < 3 {
+                root.status = Some(Status {
+                    code: StatusCode::Error as i32,
+                    message: String::new(),
+                });
+            }
+            spans.push(root);
+        }
+        // An internal child of the same service is not an entry span.
+        spans.push(span(99, 10, "render", 1, T0, T0 + 5));
+        let out = convert_traces(&request("shop", spans));
+        let batch = red_metrics(&out.batch.spans);
+        assert_eq!(batch.points.len(), 3, "{batch:?}");
+        let find = |name: &str| batch.points.iter().find(|p| p.series.name == name).unwrap();
+        let hits = find("trace.get_cart.hits");
+        assert_eq!(hits.value, Value::Scalar(10.0));
+        assert_eq!(hits.kind, MetricKind::Count);
+        assert_eq!(
+            hits.series.tags.as_slice(),
+            [
+                "env:prod",
+                "resource:GET_/cart",
+                "service:shop",
+                "span.kind:server"
+            ]
+        );
+        assert_eq!(hits.timestamp % 10, 0);
+        assert_eq!(find("trace.get_cart.errors").value, Value::Scalar(3.0));
+        let Value::Sketch(sk) = &find("trace.get_cart.duration").value else {
+            panic!("duration is a sketch")
+        };
+        assert_eq!(sk.count(), 10);
+        // Durations 1..=10 ms: the 0.99 quantile of ten values is the ninth.
+        let p99 = sk.quantile(0.99).unwrap();
+        assert!((p99 - 0.009).abs() / 0.009 < 0.01, "{p99}");
+    }
+
+    #[test]
+    fn child_of_another_service_is_an_entry() {
+        let mut req = request("front", vec![span(1, 0, "a", 3, T0, T0 + 10)]);
+        let other = request("back", vec![span(2, 1, "b", 1, T0 + 1, T0 + 5)]);
+        req.resource_spans.extend(other.resource_spans);
+        let out = convert_traces(&req);
+        let names: HashSet<String> = red_metrics(&out.batch.spans)
+            .points
+            .into_iter()
+            .map(|p| p.series.name)
+            .collect();
+        assert!(
+            names.contains("trace.a.hits") && names.contains("trace.b.hits"),
+            "{names:?}"
+        );
+    }
+}

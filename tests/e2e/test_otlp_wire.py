@@ -1,0 +1,148 @@
+"""OTLP on the wire, without an SDK: partial success on OTLP/JSON, limits (the gzip bomb), content types, and
+durability of acknowledged spans across kill -9 (issue #4)."""
+
+import json
+import os
+import random
+import time
+import zlib
+
+import requests
+
+from conftest import wait_until
+
+
+def now_ns():
+    return time.time_ns()
+
+
+def hexid(n):
+    return "".join(random.choice("0123456789abcdef") for _ in range(2 * n))
+
+
+def span(trace_id, span_id, name, parent="", start=None, dur_ms=5, **attrs):
+    start = start or now_ns()
+    return {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "parentSpanId": parent,
+        "name": name,
+        "kind": 2,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + dur_ms * 1_000_000),
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()],
+    }
+
+
+def traces_body(service, spans):
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+                "scopeSpans": [{"scope": {"name": "wire-test"}, "spans": spans}],
+            }
+        ]
+    }
+
+
+def post_json(server, path, body, **headers):
+    return requests.post(server.otlp_http + path, data=json.dumps(body),
+                         headers={"Content-Type": "application/json", **headers}, timeout=30)
+
+
+def get_trace(server, trace_id):
+    return requests.get(f"{server.http}/api/ui/traces/{trace_id}", timeout=10)
+
+
+def test_one_malformed_span_is_rejected_and_the_others_stored(server):
+    tid = hexid(16)
+    good = [span(tid, hexid(8), f"op{i}", run="malformed") for i in range(4)]
+    bad = span(tid, "zz-not-hex", "broken")
+    r = post_json(server, "/v1/traces", traces_body("wire", good[:2] + [bad] + good[2:]))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    partial = r.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == 1, partial
+    assert "spans[2]" in partial["errorMessage"], partial
+    t = get_trace(server, tid)
+    assert t.status_code == 200, t.text
+    assert t.json()["span_count"] == 4
+
+
+def test_empty_requests_succeed_and_garbage_is_400(server):
+    for path in ("/v1/traces", "/v1/metrics", "/v1/logs"):
+        r = post_json(server, path, {})
+        assert (r.status_code, r.json()) == (200, {}), (path, r.text)
+        r = requests.post(server.otlp_http + path, data=b"", headers={"Content-Type": "application/x-protobuf"})
+        assert r.status_code == 200, (path, r.text)
+        assert r.headers["content-type"] == "application/x-protobuf"
+    r = requests.post(server.otlp_http + "/v1/traces", data=b"\xff\xff\xff\xff",
+                      headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 400, r.text
+    r = requests.post(server.otlp_http + "/v1/traces", data=b"{not json",
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "malformed json" in r.json()["message"], r.text
+    r = requests.post(server.otlp_http + "/v1/traces", data=b"x", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415, r.text
+
+
+def rss_peak_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def gzip_bomb(size):
+    """`size` zero bytes, gzip-compressed chunk by chunk (a few hundred KB for 200 MiB)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    out = [c.compress(chunk) for _ in range(size >> 20)]
+    out.append(c.flush())
+    return b"".join(out)
+
+
+def test_gzip_bomb_is_refused_with_bounded_memory(server):
+    bomb = gzip_bomb(200 << 20)
+    assert len(bomb) < 1 << 20
+    before = rss_peak_kib(server.proc.pid)
+    for path, ct in (("/v1/traces", "application/x-protobuf"), ("/v1/logs", "application/json")):
+        r = requests.post(server.otlp_http + path, data=bomb,
+                          headers={"Content-Type": ct, "Content-Encoding": "gzip"}, timeout=60)
+        assert r.status_code == 413, (path, r.status_code, r.text[:200])
+    after = rss_peak_kib(server.proc.pid)
+    # Decompression stops at the 20 MiB limit: the peak RSS grows by far less than the bomb's 200 MiB.
+    assert after - before < 64 * 1024, f"peak RSS grew by {(after - before) // 1024} MiB"
+    # The server still works.
+    tid = hexid(16)
+    r = post_json(server, "/v1/traces", traces_body("wire", [span(tid, hexid(8), "after-bomb")]))
+    assert r.status_code == 200, r.text
+
+
+def test_acknowledged_spans_survive_kill9_exactly_once(server):
+    trace_ids = []
+    sent = 0
+    for i in range(20):
+        tid = hexid(16)
+        trace_ids.append(tid)
+        root = hexid(8)
+        spans = [span(tid, root, "root", run="kill9")]
+        spans += [span(tid, hexid(8), f"child{j}", parent=root, run="kill9") for j in range(24)]
+        r = post_json(server, "/v1/traces", traces_body("durable", spans))
+        assert r.status_code == 200 and r.json() == {}, r.text
+        sent += len(spans)
+    server.kill9()
+    server.start()
+    for _ in range(2):
+        counts = [get_trace(server, t).json()["span_count"] for t in trace_ids]
+        assert counts == [25] * 20, counts
+        server.restart()
+    # Span search sees them too, exactly once.
+    body = {"data": {"type": "search_request", "attributes": {
+        "filter": {"query": "service:durable @run:kill9", "from": "now-1h", "to": "now+1h"},
+        "page": {"limit": 1000}}}}
+    r = requests.post(server.http + "/api/v2/spans/events/search", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    ids = [d["attributes"]["span_id"] for d in r.json()["data"]]
+    assert len(ids) == sent == len(set(ids))
