@@ -92,6 +92,15 @@ def test_nested_trace_comes_back_as_a_tree(server, protocol, compression):
     assert len(span_search(server, f"@run.id:{run} status:error")) == 1
     assert len(span_search(server, f"@run.id:{run} service:py-shop -operation_name:db.query")) == 3
     assert len(span_search(server, f"@run.id:{run} @duration:>1h")) == 0
+    # Span analytics: count per operation.
+    body = {"data": {"type": "aggregate_request", "attributes": {
+        "compute": [{"aggregation": "count"}],
+        "filter": {"query": f"@run.id:{run}", "from": "now-1h", "to": "now+5m"},
+        "group_by": [{"facet": "operation_name", "limit": 10}]}}}
+    r = requests.post(server.http + "/api/v2/spans/analytics/aggregate", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    counts = {b["attributes"]["by"]["operation_name"]: b["attributes"]["compute"]["c0"] for b in r.json()["data"]}
+    assert counts == {"GET /cart": 1, "db.query": 1, "render": 1, "template": 1}, counts
 
 
 def test_red_metrics_hits_errors_and_p99(server):
@@ -124,12 +133,13 @@ def test_red_metrics_hits_errors_and_p99(server):
     assert_close(res["p99"] / 1e9, 0.198, rel=0.02, what="services p99")
 
 
-@pytest.mark.parametrize("protocol", ["http", "grpc"])
-def test_exponential_histogram_p99_within_2_percent(server, protocol):
+@pytest.mark.parametrize("protocol,temporality", [("http", "delta"), ("grpc", "cumulative")])
+def test_exponential_histogram_p99_within_2_percent(server, protocol, temporality):
     run = run_id()
     endpoint = server.otlp_grpc if protocol == "grpc" else server.otlp_http
     samples = skewed_samples(5000, seed=11)
-    with oh.meter_provider(endpoint, protocol, "delta", exponential=True, service_name="py-metrics") as mp:
+    # Cumulative: the second export carries all 5,000 samples again; only the difference is added.
+    with oh.meter_provider(endpoint, protocol, temporality, exponential=True, service_name="py-metrics") as mp:
         h = mp.meter("shop").create_histogram("py.latency", unit="ms")
         for v in samples[:2500]:
             h.record(v, {"run": run})

@@ -146,3 +146,39 @@ def test_acknowledged_spans_survive_kill9_exactly_once(server):
     assert r.status_code == 200, r.text
     ids = [d["attributes"]["span_id"] for d in r.json()["data"]]
     assert len(ids) == sent == len(set(ids))
+
+
+def grpc_trace_request(attr_value: str, trace_id: bytes, n_spans=1):
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    from opentelemetry.proto.common.v1 import common_pb2
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    t = time.time_ns()
+    spans = [trace_pb2.Span(trace_id=trace_id, span_id=os.urandom(8), name="big", start_time_unix_nano=t,
+                            end_time_unix_nano=t + 1000,
+                            attributes=[common_pb2.KeyValue(key="blob",
+                                                            value=common_pb2.AnyValue(string_value=attr_value))])
+             for _ in range(n_spans)]
+    return trace_service_pb2.ExportTraceServiceRequest(
+        resource_spans=[trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=spans)])])
+
+
+def test_grpc_size_limit_is_resource_exhausted_with_and_without_gzip(server):
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    with grpc.insecure_channel(server.otlp_grpc) as channel:
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        big = grpc_trace_request("x" * (21 << 20), os.urandom(16))
+        for compression in (None, grpc.Compression.Gzip):
+            try:
+                stub.Export(big, timeout=60, compression=compression)
+                raise AssertionError("a 21 MiB export was accepted")
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, (compression, e.code(), e.details())
+        # Under the limit, gzip-compressed: stored.
+        tid = os.urandom(16)
+        resp = stub.Export(grpc_trace_request("y" * 1000, tid, n_spans=3), timeout=30,
+                           compression=grpc.Compression.Gzip)
+        assert not resp.HasField("partial_success"), resp
+    assert get_trace(server, tid.hex()).json()["span_count"] == 3

@@ -657,6 +657,25 @@ grpc_service!(
     export_logs
 );
 
+/// tonic refuses a message whose length prefix is over the limit with OUT_OF_RANGE, before reading it; OTLP
+/// (SPEC §3) wants RESOURCE_EXHAUSTED, as it gets for a compressed message that inflates past the limit and as
+/// grpc-go answers both. The refusal is a trailers-only reply, so its status is in the headers.
+fn size_limit_status(
+    mut resp: axum::http::Response<tonic::body::Body>,
+) -> axum::http::Response<tonic::body::Body> {
+    let h = resp.headers_mut();
+    let too_large = h
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .is_some_and(|m| {
+            m.contains("message length too large") || m.contains("message%20length%20too%20large")
+        });
+    if too_large && h.get("grpc-status").is_some_and(|v| v == "11") {
+        h.insert("grpc-status", HeaderValue::from_static("8"));
+    }
+    resp
+}
+
 /// Serves the three gRPC services on `listener` until `shutdown` resolves. Requests may be gzip-compressed;
 /// messages over `max_body_bytes` (after decompression, which stops at the limit) are refused.
 pub async fn serve_grpc(
@@ -668,6 +687,7 @@ pub async fn serve_grpc(
     let g = OtlpGrpc(otlp);
     let local: Option<SocketAddr> = listener.local_addr().ok();
     tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(size_limit_status))
         .add_service(
             TraceServiceServer::new(g.clone())
                 .accept_compressed(CompressionEncoding::Gzip)
@@ -851,6 +871,100 @@ mod tests {
             post(app, "/v1/metrics", "application/json", None, b"{}".to_vec()).await;
         assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"{}"[..]));
         assert!(sink.batches.lock().unwrap().is_empty());
+    }
+
+    /// A storage that always pushes back.
+    struct Full;
+
+    #[async_trait::async_trait]
+    impl SpanSink for Full {
+        async fn write_spans(
+            &self,
+            _: sightline_model::SpanBatch,
+        ) -> Result<sightline_model::WriteOutcome, sightline_model::SinkError> {
+            Err(sightline_model::SinkError::Overloaded(
+                "span head is full".into(),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn storage_pushback_is_503_with_retry_after_and_grpc_unavailable() {
+        let sink = Arc::new(MemorySink::default());
+        let core = Arc::new(Otlp::new(
+            Arc::new(Full),
+            sink.clone(),
+            sink,
+            OtlpConfig::default(),
+            Limits::default(),
+            OtlpMetrics::default(),
+            None,
+        ));
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span(1)],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let (status, headers, body) = post(
+            http_router(core.clone()),
+            "/v1/traces",
+            "application/x-protobuf",
+            None,
+            req.encode_to_vec(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers["retry-after"], "1");
+        let st = RpcStatus::decode(body.as_slice()).unwrap();
+        assert_eq!(st.code, 14);
+        assert!(st.message.contains("span head is full"), "{}", st.message);
+        let err = TraceService::export(&OtlpGrpc(core), tonic::Request::new(req))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unavailable);
+    }
+
+    #[tokio::test]
+    async fn credentials_are_checked_on_both_transports() {
+        let sink = Arc::new(MemorySink::default());
+        let authorize: Authorize = Arc::new(|h: &HeaderMap| match h.get("dd-api-key") {
+            Some(v) if v == "k1" => Ok(()),
+            Some(_) => Err((ErrorKind::Forbidden, "invalid api key".into())),
+            None => Err((ErrorKind::Unauthorized, "missing api key".into())),
+        });
+        let core = Arc::new(Otlp::new(
+            sink.clone(),
+            sink.clone(),
+            sink,
+            OtlpConfig::default(),
+            Limits::default(),
+            OtlpMetrics::default(),
+            Some(authorize),
+        ));
+        let (status, _, _) = post(
+            http_router(core.clone()),
+            "/v1/logs",
+            "application/json",
+            None,
+            b"{}".to_vec(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let mut req = tonic::Request::new(ExportLogsServiceRequest::default());
+        req.metadata_mut()
+            .insert("dd-api-key", "nope".parse().unwrap());
+        let err = LogsService::export(&OtlpGrpc(core.clone()), req)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::PermissionDenied);
+        let mut req = tonic::Request::new(ExportLogsServiceRequest::default());
+        req.metadata_mut()
+            .insert("dd-api-key", "k1".parse().unwrap());
+        assert!(LogsService::export(&OtlpGrpc(core), req).await.is_ok());
     }
 
     #[tokio::test]
