@@ -439,16 +439,16 @@ disk = [r for r in rows if r["measurement"] == "disk"]
 notes = []
 if disk:
     print("\n## OTLP traces: on disk\n")
-    print("| phase | spans | protobuf B/span | Parquet B/span | Parquet / protobuf (target <= 0.2) | all of spans/ B/span (WAL incl.) | all / protobuf | Parquet files | WAL MB | ingest spans/s (wall) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| phase | spans | protobuf B/span | Parquet B/span | Parquet / protobuf (target <= 0.2) | all of spans/ B/span (WAL incl.) | all / protobuf | whole data dir B/span (metrics WAL of the RED metrics incl.) | Parquet files | WAL MB | ingest spans/s (wall) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in disk:
         if "error" in r:
-            print(f"| error: {r['error']} |||||||||"); continue
+            print(f"| error: {r['error']} ||||||||||"); continue
         if r.get("data_dir_bytes_by_subdir"):
             notes.append(f"{r['phase']}: data dir by subdirectory (MB): " + ", ".join(f"{k} {v/1e6:,.1f}" for k, v in r["data_dir_bytes_by_subdir"].items()))
         pv = r["parquet_vs_proto"]
         print(f"| {r['phase']} | {r['acked_spans']:,} | {r['proto_bytes_per_span']:.0f} | {f(r['parquet_bytes_per_span'], 1)} | {f(pv, 3)} {ok(pv is not None and pv <= 0.2)} | "
-              f"{f(r['total_bytes_per_span'], 1)} | {f(r['total_vs_proto'], 3)} | {r['parquet_files']} | {r['wal_bytes']/1e6:,.1f} | {f(r['spans_per_s'])} |")
+              f"{f(r['total_bytes_per_span'], 1)} | {f(r['total_vs_proto'], 3)} | {f(r['data_dir_bytes'] / r['acked_spans'] if r['acked_spans'] else None, 1)} | {r['parquet_files']} | {r['wal_bytes']/1e6:,.1f} | {f(r['spans_per_s'])} |")
 for n in notes:
     print(f"\n{n}")
 rs = [r for r in rows if r["measurement"] == "restart" and "error" not in r]

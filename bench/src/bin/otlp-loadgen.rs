@@ -110,8 +110,9 @@ struct SendArgs {
     /// RESOURCE_EXHAUSTED) or a connection error, before it counts as failed.
     #[arg(long, default_value_t = 20)]
     max_retries: u32,
-    /// Pause before a retry, ms.
-    #[arg(long, default_value_t = 20)]
+    /// Pause before retrying a refused request, ms, unless the answer says (`Retry-After`, which the server
+    /// sends with its 503s). Connection errors are retried after 100 ms.
+    #[arg(long, default_value_t = 1000)]
     retry_backoff_ms: u64,
     /// Keep trying to connect for this many seconds at start.
     #[arg(long, default_value_t = 10.0)]
@@ -623,10 +624,10 @@ fn gen_trace(r: &mut Rng, n: usize, base_ns: u64) -> Vec<GenSpan> {
             });
         }
     }
-    // ~2% of spans fail; a failed callee usually fails its caller too.
-    for j in 0..spans.len() {
+    // ~2% of spans fail (independently).
+    for sp in &mut spans {
         if r.below(1000) < 20 {
-            spans[j].error = true;
+            sp.error = true;
         }
     }
     spans
@@ -1461,10 +1462,17 @@ async fn connect(target: &str, transport: Transport, deadline: Instant) -> Res<S
 enum Outcome {
     /// Accepted; spans rejected in partial_success.
     Ok(u64),
-    Retry(String),
+    /// Refused for now; the server's `Retry-After`, if any.
+    Retry(String, Option<Duration>),
     Fail(String),
     /// Connection-level error: reconnect, then retry.
     Conn(String),
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by OTLP servers), at most 30 s.
+fn retry_after(h: &hyper::HeaderMap) -> Option<Duration> {
+    let secs: u64 = h.get("retry-after")?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs.min(30)))
 }
 
 fn retryable_http(code: u16) -> bool {
@@ -1501,7 +1509,7 @@ async fn export(sender: &mut Sender, target: &str, body: Bytes, gzip: bool) -> O
                 let c = parts.status.as_u16();
                 let m = format!("http {c}");
                 return if retryable_http(c) {
-                    Outcome::Retry(m)
+                    Outcome::Retry(m, retry_after(&parts.headers))
                 } else {
                     Outcome::Fail(m)
                 };
@@ -1541,7 +1549,7 @@ async fn export(sender: &mut Sender, target: &str, body: Bytes, gzip: bool) -> O
                     }
                     Outcome::Ok(rejected)
                 }
-                8 | 14 => Outcome::Retry(format!("grpc-status {code}")),
+                8 | 14 => Outcome::Retry(format!("grpc-status {code}"), None),
                 _ => Outcome::Fail(format!(
                     "grpc-status {code}: {}",
                     hdr("grpc-message").unwrap_or_default()
@@ -1579,7 +1587,7 @@ async fn export(sender: &mut Sender, target: &str, body: Bytes, gzip: bool) -> O
             } else {
                 let m = format!("http {c}");
                 if retryable_http(c) {
-                    Outcome::Retry(m)
+                    Outcome::Retry(m, retry_after(&parts.headers))
                 } else {
                     let txt = String::from_utf8_lossy(&data[..data.len().min(300)])
                         .split_whitespace()
@@ -1723,22 +1731,23 @@ async fn worker(ctx: Arc<Ctx>, mut sender: Sender) -> WStats {
                     st.failed += 1;
                     break;
                 }
-                Outcome::Retry(m) | Outcome::Conn(m) if tries >= a.max_retries => {
+                Outcome::Retry(m, _) | Outcome::Conn(m) if tries >= a.max_retries => {
                     *st.errors.entry(m).or_insert(0) += 1;
                     st.failed += 1;
                     break;
                 }
-                Outcome::Retry(m) => {
+                Outcome::Retry(m, after) => {
                     *st.errors.entry(m).or_insert(0) += 1;
                     st.retries += 1;
                     tries += 1;
-                    tokio::time::sleep(Duration::from_millis(a.retry_backoff_ms)).await;
+                    tokio::time::sleep(after.unwrap_or(Duration::from_millis(a.retry_backoff_ms)))
+                        .await;
                 }
                 Outcome::Conn(m) => {
                     *st.errors.entry(m).or_insert(0) += 1;
                     st.retries += 1;
                     tries += 1;
-                    tokio::time::sleep(Duration::from_millis(a.retry_backoff_ms.max(100))).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     match connect(
                         &a.target,
                         a.transport,
