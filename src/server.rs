@@ -144,6 +144,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         authorize,
     ));
     let mut otlp_tasks = Vec::new();
+    {
+        let mut rx = shutdown_rx.clone();
+        otlp_tasks.push(tokio::spawn(otlp_core.clone().run_red_flusher(
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        )));
+    }
     if let Some(addr) = otlp_grpc_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

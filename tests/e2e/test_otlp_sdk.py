@@ -118,7 +118,9 @@ def test_red_metrics_hits_errors_and_p99(server):
             s.end(end_time=start + i * 1000 + d * 1_000_000)
         tp.flush()
     scope = f"service:{service}"
-    assert metric_total(server, f"sum:trace.checkout.hits{{{scope}}}.as_count()") == 200
+    # RED metrics are aggregated in memory and written every second.
+    wait_until(lambda: metric_total(server, f"sum:trace.checkout.hits{{{scope}}}.as_count()") == 200,
+               timeout=5, what="200 RED hits")
     assert metric_total(server, f"sum:trace.checkout.errors{{{scope}}}.as_count()") == 20
     now = int(time.time())
     series = server.series(f"p99:trace.checkout.duration{{{scope}}}.rollup(max, 3600)", now - 900, now + 60)

@@ -1,6 +1,6 @@
 //! OTLP spans → Sightline spans (SPEC §2), and the RED metrics computed from them at ingest, like Datadog's trace
 //! metrics: `trace.<name>.hits`, `.errors` (counts) and `.duration` (a distribution, in seconds) per entry span,
-//! tagged `service`, `resource`, `span.kind` and `env`.
+//! tagged `service`, `resource`, `span.kind` and `env`, accumulated in 10 s buckets by a [`RedAggregator`].
 
 use super::attrs::{attrs_to_map, tag, ResourceInfo};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -10,7 +10,9 @@ use sightline_model::{
     red_metric_prefix, MetricBatch, MetricKind, MetricPoint, SeriesKey, Sketch, SpanBatch,
     SpanEvent, SpanKind, SpanLink, SpanRecord, TagSet, Value,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+#[cfg(test)]
+use std::collections::HashSet;
 
 /// The service of spans whose resource names none (the OpenTelemetry SDKs' own default).
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -246,63 +248,121 @@ struct Red {
     durations: Sketch,
 }
 
-/// The RED metrics of a batch's entry spans, aggregated per metric, tag set and 10 s bucket (the metric store
-/// sums counts and merges sketches that meet at one timestamp, so batches can be written independently).
-pub fn red_metrics(spans: &[SpanRecord]) -> MetricBatch {
-    let entry = entry_spans(spans);
-    let mut groups: HashMap<(String, Vec<String>, i64), Red> = HashMap::new();
-    for (s, _) in spans.iter().zip(&entry).filter(|(_, e)| **e) {
-        let mut tags: Vec<String> = [
-            tag("service", &tag_value(&s.service)),
-            tag("resource", &tag_value(&s.resource)),
-            tag("span.kind", s.kind.as_str()),
-            s.env.as_deref().and_then(|e| tag("env", &tag_value(e))),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        tags.sort();
-        let bucket = s
-            .start_ns
-            .div_euclid(1_000_000_000)
-            .div_euclid(RED_BUCKET_SECS)
-            * RED_BUCKET_SECS;
-        let g = groups
-            .entry((red_metric_prefix(&s.name), tags, bucket))
-            .or_default();
-        g.hits += 1.0;
-        if s.error {
-            g.errors += 1.0;
+/// A RED metric group: metric prefix, sorted tags, 10 s bucket.
+type RedKey = (String, Vec<String>, i64);
+
+/// The RED metric groups of one batch.
+#[derive(Default)]
+pub struct RedGroups(HashMap<RedKey, Red>);
+
+impl RedGroups {
+    /// The groups of a batch's entry spans.
+    pub fn of(spans: &[SpanRecord]) -> RedGroups {
+        let entry = entry_spans(spans);
+        let mut local: HashMap<RedKey, Red> = HashMap::new();
+        for (s, _) in spans.iter().zip(&entry).filter(|(_, e)| **e) {
+            let mut tags: Vec<String> = [
+                tag("service", &tag_value(&s.service)),
+                tag("resource", &tag_value(&s.resource)),
+                tag("span.kind", s.kind.as_str()),
+                s.env.as_deref().and_then(|e| tag("env", &tag_value(e))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            tags.sort();
+            let bucket = s
+                .start_ns
+                .div_euclid(1_000_000_000)
+                .div_euclid(RED_BUCKET_SECS)
+                * RED_BUCKET_SECS;
+            let g = local
+                .entry((red_metric_prefix(&s.name), tags, bucket))
+                .or_default();
+            g.hits += 1.0;
+            if s.error {
+                g.errors += 1.0;
+            }
+            g.durations.add(s.duration_ns as f64 / 1e9);
         }
-        g.durations.add(s.duration_ns as f64 / 1e9);
+        RedGroups(local)
     }
-    let mut batch = MetricBatch::default();
-    let mut seen_names = HashSet::new();
-    for ((prefix, tags, ts), red) in groups {
-        let tags = TagSet::from_normalized(tags);
-        seen_names.insert(prefix.clone());
-        let point = |suffix: &str, kind: MetricKind, value: Value| MetricPoint {
-            series: SeriesKey::new(format!("{prefix}.{suffix}"), tags.clone()),
-            kind,
-            timestamp: ts,
-            interval: RED_BUCKET_SECS as u32,
-            value,
-        };
+}
+
+/// RED metrics accumulated across requests per metric, tag set and 10 s bucket, like the DogStatsD
+/// aggregator: each exported batch adds to the groups and a flusher takes them every second, so the metric
+/// store receives one point per group and second instead of one per group and request.
+#[derive(Default)]
+pub struct RedAggregator {
+    groups: parking_lot::Mutex<HashMap<RedKey, Red>>,
+}
+
+impl RedAggregator {
+    /// Adds the RED metrics of a batch's entry spans.
+    pub fn add(&self, spans: &[SpanRecord]) {
+        self.merge(RedGroups::of(spans));
+    }
+
+    /// Adds groups computed with [`RedGroups::of`] (computed before a write, added once it succeeded).
+    pub fn merge(&self, local: RedGroups) {
+        let mut groups = self.groups.lock();
+        for (key, red) in local.0 {
+            match groups.entry(key) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(red);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let g = o.get_mut();
+                    g.hits += red.hits;
+                    g.errors += red.errors;
+                    g.durations.merge(&red.durations);
+                }
+            }
+        }
+    }
+
+    /// Takes everything accumulated so far as metric points: `.hits` and `.errors` counts and a `.duration`
+    /// distribution per group (the metric store sums counts and merges sketches that meet at one timestamp).
+    pub fn take(&self) -> MetricBatch {
+        let groups = std::mem::take(&mut *self.groups.lock());
+        let mut batch = MetricBatch::default();
+        for ((prefix, tags, ts), red) in groups {
+            let tags = TagSet::from_normalized(tags);
+            let point = |suffix: &str, kind: MetricKind, value: Value| MetricPoint {
+                series: SeriesKey::new(format!("{prefix}.{suffix}"), tags.clone()),
+                kind,
+                timestamp: ts,
+                interval: RED_BUCKET_SECS as u32,
+                value,
+            };
+            batch
+                .points
+                .push(point("hits", MetricKind::Count, Value::Scalar(red.hits)));
+            batch.points.push(point(
+                "errors",
+                MetricKind::Count,
+                Value::Scalar(red.errors),
+            ));
+            batch.points.push(point(
+                "duration",
+                MetricKind::Distribution,
+                Value::Sketch(Box::new(red.durations)),
+            ));
+        }
         batch
-            .points
-            .push(point("hits", MetricKind::Count, Value::Scalar(red.hits)));
-        batch.points.push(point(
-            "errors",
-            MetricKind::Count,
-            Value::Scalar(red.errors),
-        ));
-        batch.points.push(point(
-            "duration",
-            MetricKind::Distribution,
-            Value::Sketch(Box::new(red.durations)),
-        ));
     }
-    batch
+
+    /// Groups waiting for the next flush.
+    pub fn pending(&self) -> usize {
+        self.groups.lock().len()
+    }
+}
+
+/// The RED metrics of one batch's entry spans (what a [`RedAggregator`] adds for it).
+pub fn red_metrics(spans: &[SpanRecord]) -> MetricBatch {
+    let agg = RedAggregator::default();
+    agg.add(spans);
+    agg.take()
 }
 
 #[cfg(test)]
@@ -502,6 +562,36 @@ mod tests {
         // Durations 1..=10 ms: the 0.99 quantile of ten values is the ninth.
         let p99 = sk.quantile(0.99).unwrap();
         assert!((p99 - 0.009).abs() / 0.009 < 0.01, "{p99}");
+    }
+
+    #[test]
+    fn aggregator_sums_batches_until_taken() {
+        let agg = RedAggregator::default();
+        for i in 0..3u8 {
+            let mut s = span(i + 1, 0, "job", 5, T0, T0 + 2_000_000);
+            s.status = (i == 0).then(|| Status {
+                code: StatusCode::Error as i32,
+                message: String::new(),
+            });
+            agg.add(&convert_traces(&request("worker", vec![s])).batch.spans);
+        }
+        assert_eq!(agg.pending(), 1);
+        let batch = agg.take();
+        assert_eq!(agg.pending(), 0);
+        let value = |n: &str| {
+            batch
+                .points
+                .iter()
+                .find(|p| p.series.name == n)
+                .map(|p| p.value.clone())
+        };
+        assert_eq!(value("trace.job.hits"), Some(Value::Scalar(3.0)));
+        assert_eq!(value("trace.job.errors"), Some(Value::Scalar(1.0)));
+        let Some(Value::Sketch(sk)) = value("trace.job.duration") else {
+            panic!("a sketch")
+        };
+        assert_eq!(sk.count(), 3);
+        assert!(agg.take().is_empty());
     }
 
     #[test]

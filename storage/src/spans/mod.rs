@@ -59,6 +59,9 @@ const NS_PER_SEC: i64 = 1_000_000_000;
 const HEAD_LIMIT_FACTOR: usize = 4;
 /// Seconds between retention passes of the flusher.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// The flusher thread's nice value (Linux).
+#[cfg(target_os = "linux")]
+const FLUSHER_NICE: libc::c_int = 10;
 /// After a failed flush, the next attempt waits at least this long.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -684,7 +687,16 @@ impl SpanStore {
         let for_thread = inner.clone();
         let handle = std::thread::Builder::new()
             .name("sightline-spans".into())
-            .spawn(move || for_thread.run_flusher())
+            .spawn(move || {
+                // Flushing is background work: at a lower priority it yields the CPU to the requests being
+                // acknowledged (export latency) and still gets its share under sustained load.
+                #[cfg(target_os = "linux")]
+                // SAFETY: setpriority only reads its arguments; `0` is the calling thread on Linux.
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, FLUSHER_NICE);
+                }
+                for_thread.run_flusher()
+            })
             .map_err(|e| io_err(dir, e))?;
         Ok(Arc::new(SpanStore {
             inner,
