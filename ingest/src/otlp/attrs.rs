@@ -13,32 +13,37 @@ const MAX_TAG_LEN: usize = 200;
 /// An OTLP value as JSON: strings, booleans, integers and doubles keep their type (a non-finite double becomes
 /// its name as a string), arrays and key-value lists nest, bytes become lower-case hex.
 pub fn any_to_json(v: &AnyValue) -> Json {
-    match &v.value {
+    any_into_json(v.clone())
+}
+
+/// [`any_to_json`], moving the value's strings instead of copying them (the ingest hot path).
+pub fn any_into_json(v: AnyValue) -> Json {
+    match v.value {
         None | Some(any_value::Value::StringValueStrindex(_)) => Json::Null,
-        Some(any_value::Value::StringValue(s)) => Json::String(s.clone()),
-        Some(any_value::Value::BoolValue(b)) => Json::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => Json::from(*i),
-        Some(any_value::Value::DoubleValue(d)) => serde_json::Number::from_f64(*d)
+        Some(any_value::Value::StringValue(s)) => Json::String(s),
+        Some(any_value::Value::BoolValue(b)) => Json::Bool(b),
+        Some(any_value::Value::IntValue(i)) => Json::from(i),
+        Some(any_value::Value::DoubleValue(d)) => serde_json::Number::from_f64(d)
             .map(Json::Number)
             .unwrap_or_else(|| Json::String(d.to_string())),
         Some(any_value::Value::ArrayValue(a)) => {
-            Json::Array(a.values.iter().map(any_to_json).collect())
+            Json::Array(a.values.into_iter().map(any_into_json).collect())
         }
-        Some(any_value::Value::KvlistValue(kv)) => Json::Object(attrs_to_map(&kv.values)),
-        Some(any_value::Value::BytesValue(b)) => Json::String(sightline_model::hex(b)),
+        Some(any_value::Value::KvlistValue(kv)) => Json::Object(attrs_into_map(kv.values)),
+        Some(any_value::Value::BytesValue(b)) => Json::String(sightline_model::hex(&b)),
     }
 }
 
 /// Key-value pairs as a JSON object (later duplicates win; pairs without a value are null).
 pub fn attrs_to_map(kvs: &[KeyValue]) -> Map<String, Json> {
-    let mut m = Map::new();
-    for kv in kvs {
-        m.insert(
-            kv.key.clone(),
-            kv.value.as_ref().map_or(Json::Null, any_to_json),
-        );
-    }
-    m
+    attrs_into_map(kvs.to_vec())
+}
+
+/// [`attrs_to_map`], moving keys and values.
+pub fn attrs_into_map(kvs: Vec<KeyValue>) -> Map<String, Json> {
+    kvs.into_iter()
+        .map(|kv| (kv.key, kv.value.map_or(Json::Null, any_into_json)))
+        .collect()
 }
 
 /// A JSON attribute value as the text of a tag value or a reserved field: strings as they are, other scalars

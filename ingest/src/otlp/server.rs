@@ -246,8 +246,7 @@ impl Otlp {
         if self.cfg.decode_only {
             return Ok(Outcome::default());
         }
-        let conv = traces::convert_traces(&req);
-        drop(req);
+        let conv = traces::convert_traces(req);
         let accepted = conv.batch.len();
         if !conv.batch.is_empty() {
             // RED metrics count only what was stored: they are added once the spans are durable.

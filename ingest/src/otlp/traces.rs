@@ -2,7 +2,7 @@
 //! metrics: `trace.<name>.hits`, `.errors` (counts) and `.duration` (a distribution, in seconds) per entry span,
 //! tagged `service`, `resource`, `span.kind` and `env`, accumulated in 10 s buckets by a [`RedAggregator`].
 
-use super::attrs::{attrs_to_map, tag, ResourceInfo};
+use super::attrs::{attrs_into_map, tag, ResourceInfo};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{span, status::StatusCode, Span};
 use serde_json::{Map, Value as Json};
@@ -40,11 +40,12 @@ impl ConvertedSpans {
     }
 }
 
-/// Converts every span of a request; spans that cannot be stored are counted and described, the others kept.
-pub fn convert_traces(req: &ExportTraceServiceRequest) -> ConvertedSpans {
+/// Converts every span of a request (consuming it: strings move into the spans); spans that cannot be stored
+/// are counted and described, the others kept.
+pub fn convert_traces(req: ExportTraceServiceRequest) -> ConvertedSpans {
     let mut out = ConvertedSpans::default();
-    for rs in &req.resource_spans {
-        for ss in &rs.scope_spans {
+    for rs in req.resource_spans {
+        for ss in rs.scope_spans {
             let info = ResourceInfo::new(rs.resource.as_ref(), ss.scope.as_ref());
             let mut resource_attributes = info.attributes.clone();
             if let Some(scope) = &ss.scope {
@@ -59,7 +60,7 @@ pub fn convert_traces(req: &ExportTraceServiceRequest) -> ConvertedSpans {
                     );
                 }
             }
-            for s in &ss.spans {
+            for s in ss.spans {
                 match convert_span(s, &info, &resource_attributes) {
                     Ok(span) => out.batch.spans.push(span),
                     Err(msg) => out.reject(msg),
@@ -77,7 +78,7 @@ fn id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
 }
 
 fn convert_span(
-    s: &Span,
+    s: Span,
     info: &ResourceInfo,
     resource_attributes: &Map<String, Json>,
 ) -> Result<SpanRecord, String> {
@@ -129,10 +130,10 @@ fn convert_span(
             name_for_msg()
         ));
     }
-    let attributes = attrs_to_map(&s.attributes);
+    let attributes = attrs_into_map(s.attributes);
     let kind = SpanKind::from_otlp(s.kind);
-    let (error, status_message) = match &s.status {
-        Some(st) => (st.code == StatusCode::Error as i32, st.message.clone()),
+    let (error, status_message) = match s.status {
+        Some(st) => (st.code == StatusCode::Error as i32, st.message),
         None => (false, String::new()),
     };
     Ok(SpanRecord {
@@ -144,7 +145,7 @@ fn convert_span(
             .clone()
             .unwrap_or_else(|| UNKNOWN_SERVICE.to_string()),
         resource: resource_name(&s.name, kind, &attributes),
-        name: s.name.clone(),
+        name: s.name,
         start_ns: start,
         duration_ns: end - start,
         kind,
@@ -155,25 +156,25 @@ fn convert_span(
         version: info.version.clone(),
         attributes,
         resource_attributes: resource_attributes.clone(),
-        events: s.events.iter().map(event).collect(),
-        links: s.links.iter().filter_map(link).collect(),
+        events: s.events.into_iter().map(event).collect(),
+        links: s.links.into_iter().filter_map(link).collect(),
     })
 }
 
-fn event(e: &span::Event) -> SpanEvent {
+fn event(e: span::Event) -> SpanEvent {
     SpanEvent {
         ts_ns: i64::try_from(e.time_unix_nano).unwrap_or(i64::MAX),
-        name: e.name.clone(),
-        attributes: attrs_to_map(&e.attributes),
+        name: e.name,
+        attributes: attrs_into_map(e.attributes),
     }
 }
 
 /// A link, or `None` when its ids are malformed (the span itself is kept).
-fn link(l: &span::Link) -> Option<SpanLink> {
+fn link(l: span::Link) -> Option<SpanLink> {
     Some(SpanLink {
         trace_id: id::<16>(&l.trace_id)?,
         span_id: id::<8>(&l.span_id)?,
-        attributes: attrs_to_map(&l.attributes),
+        attributes: attrs_into_map(l.attributes),
     })
 }
 
@@ -431,7 +432,7 @@ mod tests {
         bad_trace.trace_id = vec![0xab; 3];
         let backwards = span(4, 1, "backwards", 1, T0 + 10, T0);
         let zero_id = span(0, 1, "zero", 1, T0, T0 + 1);
-        let out = convert_traces(&request(
+        let out = convert_traces(request(
             "shop",
             vec![root, db, bad_trace, backwards, zero_id],
         ));
@@ -537,7 +538,7 @@ mod tests {
         }
         // An internal child of the same service is not an entry span.
         spans.push(span(99, 10, "render", 1, T0, T0 + 5));
-        let out = convert_traces(&request("shop", spans));
+        let out = convert_traces(request("shop", spans));
         let batch = red_metrics(&out.batch.spans);
         assert_eq!(batch.points.len(), 3, "{batch:?}");
         let find = |name: &str| batch.points.iter().find(|p| p.series.name == name).unwrap();
@@ -573,7 +574,7 @@ mod tests {
                 code: StatusCode::Error as i32,
                 message: String::new(),
             });
-            agg.add(&convert_traces(&request("worker", vec![s])).batch.spans);
+            agg.add(&convert_traces(request("worker", vec![s])).batch.spans);
         }
         assert_eq!(agg.pending(), 1);
         let batch = agg.take();
@@ -599,7 +600,7 @@ mod tests {
         let mut req = request("front", vec![span(1, 0, "a", 3, T0, T0 + 10)]);
         let other = request("back", vec![span(2, 1, "b", 1, T0 + 1, T0 + 5)]);
         req.resource_spans.extend(other.resource_spans);
-        let out = convert_traces(&req);
+        let out = convert_traces(req);
         let names: HashSet<String> = red_metrics(&out.batch.spans)
             .points
             .into_iter()
