@@ -144,14 +144,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         authorize,
     ));
     let mut otlp_tasks = Vec::new();
-    {
-        let mut rx = shutdown_rx.clone();
-        otlp_tasks.push(tokio::spawn(otlp_core.clone().run_red_flusher(
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            },
-        )));
-    }
+    // The RED flusher stops only after both OTLP servers have finished their in-flight exports (its final
+    // flush then holds their RED metrics), and before the metric store shuts down.
+    let (red_stop_tx, red_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let red_task = tokio::spawn(otlp_core.clone().run_red_flusher(async move {
+        let _ = red_stop_rx.await;
+    }));
     if let Some(addr) = otlp_grpc_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -292,6 +290,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     for t in otlp_tasks {
         let _ = t.await;
     }
+    let _ = red_stop_tx.send(());
+    let _ = red_task.await;
     store.shutdown().await;
     let logs = log_store.clone();
     let _ = tokio::task::spawn_blocking(move || logs.shutdown()).await;

@@ -56,6 +56,10 @@ pub fn json_text(v: &Json) -> String {
     }
 }
 
+/// Largest resource and scope attributes (JSON-encoded) accepted: they are copied into every span and log
+/// record of their resource, so a huge resource with many small items would multiply into gigabytes.
+pub const MAX_RESOURCE_ATTRIBUTES_BYTES: usize = 64 * 1024;
+
 /// What a resource (and the instrumentation scope under it) says about the data it carries.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResourceInfo {
@@ -88,6 +92,17 @@ impl ResourceInfo {
             }
         }
         info
+    }
+
+    /// An error naming the size when the other attributes are over [`MAX_RESOURCE_ATTRIBUTES_BYTES`] encoded.
+    pub fn check_size(&self) -> Result<(), String> {
+        let size = serde_json::to_vec(&self.attributes).map_or(usize::MAX, |v| v.len());
+        if size > MAX_RESOURCE_ATTRIBUTES_BYTES {
+            return Err(format!(
+                "resource and scope attributes are {size} bytes encoded; the limit is {MAX_RESOURCE_ATTRIBUTES_BYTES}"
+            ));
+        }
+        Ok(())
     }
 
     /// The reserved tags (`service:`, `host:`, `env:`, `version:`), normalized, for metric series and logs.

@@ -92,9 +92,10 @@ fn walk<I: DeserializeOwned>(
         let mut decoded_scopes = Vec::new();
         for (si, scope) in scopes.into_iter().enumerate() {
             let where_s = format!("{where_r}.{}[{si}]", layout.scopes);
+            // A malformed scope counts as (at least) one rejected item, so the client hears of it.
             let Json::Object(mut scope) = scope else {
                 out.reject(
-                    0,
+                    1,
                     format!("{where_s} is {}; it must be an object", json_kind(&scope)),
                 );
                 continue;
@@ -102,7 +103,7 @@ fn walk<I: DeserializeOwned>(
             let items = match array(&mut scope, layout.items, &where_s) {
                 Ok(items) => items.unwrap_or_default(),
                 Err(e) => {
-                    out.reject(0, e.to_string());
+                    out.reject(1, e.to_string());
                     continue;
                 }
             };
@@ -326,6 +327,12 @@ mod tests {
         assert!(e.contains("request body is an array"), "{e}");
         let e = traces(b"{\"resourceSpans\":").unwrap_err().to_string();
         assert!(e.starts_with("malformed json"), "{e}");
+        let d = traces(br#"{"resourceSpans":[{"scopeSpans":[{"spans":{}}, 7]}]}"#).unwrap();
+        assert_eq!(
+            d.rejected, 2,
+            "a malformed scope is reported: {:?}",
+            d.errors
+        );
         let e = logs(br#"{"resourceLogs":{}}"#).unwrap_err().to_string();
         assert!(
             e.contains("request.resourceLogs is an object; it must be an array"),

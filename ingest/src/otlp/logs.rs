@@ -42,6 +42,13 @@ pub fn convert_logs(
     for rl in &req.resource_logs {
         for sl in &rl.scope_logs {
             let info = ResourceInfo::new(rl.resource.as_ref(), sl.scope.as_ref());
+            if let Err(msg) = info.check_size() {
+                out.rejected += sl.log_records.len();
+                if !sl.log_records.is_empty() && !out.errors.contains(&msg) {
+                    out.errors.push(msg);
+                }
+                continue;
+            }
             let mut tags = info.reserved_tags();
             tags.retain(|t| t.starts_with("env:") || t.starts_with("version:"));
             for l in &sl.log_records {

@@ -85,7 +85,16 @@ pub struct ConvertedMetrics {
     pub rejected: usize,
     /// One lower-case message per distinct problem, naming the metric (at most 32).
     pub errors: Vec<String>,
+    /// How to take back this request's changes to the stream state ([`MetricsConverter::rollback`]).
+    pub undo: Undo,
 }
+
+/// The stream states one conversion replaced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Undo(Vec<UndoEntry>);
+
+/// A stream, the time a conversion stored for it, and its (start, time, state) before that.
+type UndoEntry = (Arc<SeriesKey>, u64, Option<(u64, u64, State)>);
 
 impl MetricsConverter {
     /// A converter for a receiver started at `started_ns` (unix nanoseconds) keeping at most `max_streams`
@@ -105,6 +114,31 @@ impl MetricsConverter {
         self.convert_at(req, now_ns)
     }
 
+    /// Takes back a conversion whose points were not stored (the metric store pushed back), so the client's
+    /// retry of the same request is differenced against the same previous points instead of being ignored as a
+    /// duplicate. A stream that another request has moved on since is left as it is.
+    pub fn rollback(&self, undo: Undo) {
+        let mut streams = self.streams.lock();
+        for (key, time, prev) in undo.0.into_iter().rev() {
+            let Some(e) = streams.map.get_mut(&key) else {
+                continue;
+            };
+            if e.time != time {
+                continue;
+            }
+            match prev {
+                Some((start, time, state)) => {
+                    e.start = start;
+                    e.time = time;
+                    e.state = state;
+                }
+                None => {
+                    streams.map.remove(&key);
+                }
+            }
+        }
+    }
+
     /// How many cumulative streams are remembered.
     pub fn streams(&self) -> usize {
         self.streams.lock().map.len()
@@ -112,24 +146,37 @@ impl MetricsConverter {
 
     /// [`MetricsConverter::convert`] with the wall clock given (it only decides which streams are idle).
     fn convert_at(&self, req: &ExportMetricsServiceRequest, now_ns: i64) -> ConvertedMetrics {
-        let now_ns = self.streams.lock().expire(now_ns);
+        let (now_ns, call) = {
+            let mut streams = self.streams.lock();
+            streams.next_call += 1;
+            (streams.expire(now_ns), streams.next_call)
+        };
         let mut out = Out::default();
         for rm in &req.resource_metrics {
             for sm in &rm.scope_metrics {
                 let base = ResourceInfo::new(rm.resource.as_ref(), sm.scope.as_ref()).metric_tags();
                 for m in &sm.metrics {
-                    self.metric(&mut out, &base, m, now_ns);
+                    self.metric(&mut out, &base, m, now_ns, call);
                 }
             }
         }
+        let undo = {
+            let mut streams = self.streams.lock();
+            let (mine, others) = std::mem::take(&mut streams.journal)
+                .into_iter()
+                .partition(|(c, _)| *c == call);
+            streams.journal = others;
+            Undo(mine.into_iter().map(|(_, entry)| entry).collect())
+        };
         ConvertedMetrics {
             batch: out.batch,
             rejected: out.rejected,
             errors: out.errors,
+            undo,
         }
     }
 
-    fn metric(&self, out: &mut Out, base: &[String], m: &Metric, now_ns: i64) {
+    fn metric(&self, out: &mut Out, base: &[String], m: &Metric, now_ns: i64, call: u64) {
         let Some(data) = &m.data else { return };
         if m.name.is_empty() {
             let n = point_count(data);
@@ -144,6 +191,7 @@ impl MetricsConverter {
             base,
             now_ns,
             started_ns: self.started_ns,
+            call,
         };
         match data {
             Data::Gauge(g) => cx.gauge(out, g),
@@ -203,6 +251,8 @@ struct Cx<'a> {
     base: &'a [String],
     now_ns: i64,
     started_ns: i64,
+    /// Which conversion this is (its stream changes are journaled under it).
+    call: u64,
 }
 
 /// Temporality of a sum or histogram, refusing the unspecified one.
@@ -792,6 +842,13 @@ struct Streams {
     next_seq: u64,
     max: usize,
     now_ns: i64,
+    /// The latest time a stream was forgotten (evicted, expired, or not kept for lack of room): a stream
+    /// unknown now may have been one of them, so it is counted from its first point only when it started
+    /// after this.
+    forgot_ns: i64,
+    /// Conversions under way and the stream states they replaced (see [`Undo`]).
+    journal: Vec<(u64, UndoEntry)>,
+    next_call: u64,
 }
 
 impl Streams {
@@ -802,6 +859,9 @@ impl Streams {
             next_seq: 0,
             max,
             now_ns: i64::MIN,
+            forgot_ns: i64::MIN,
+            journal: Vec::new(),
+            next_call: 0,
         }
     }
 
@@ -814,6 +874,7 @@ impl Streams {
                 Some(e) if e.seq == *seq && e.seen_ns >= cutoff => break,
                 Some(e) if e.seq == *seq => {
                     self.map.remove(key);
+                    self.forgot_ns = self.now_ns;
                 }
                 _ => {}
             }
@@ -851,7 +912,9 @@ impl Streams {
                 }
             }
             _ => {
-                let fresh = start != 0 && i64::try_from(start).map_or(true, |s| s >= cx.started_ns);
+                let fresh = start != 0
+                    && i64::try_from(start)
+                        .map_or(true, |s| s >= cx.started_ns && s > self.forgot_ns);
                 if fresh {
                     Step::Full
                 } else {
@@ -859,12 +922,14 @@ impl Streams {
                 }
             }
         };
-        self.store(key, start, time, state, cx.now_ns);
+        self.store(key, start, time, state, cx);
         step
     }
 
-    fn store(&mut self, key: &SeriesKey, start: u64, time: u64, state: State, now_ns: i64) {
+    fn store(&mut self, key: &SeriesKey, start: u64, time: u64, state: State, cx: &Cx<'_>) {
+        let now_ns = cx.now_ns;
         if self.max == 0 {
+            self.forgot_ns = self.forgot_ns.max(now_ns);
             return;
         }
         let seq = self.next_seq;
@@ -883,7 +948,11 @@ impl Streams {
                 Arc::new(key.clone())
             }
         };
-        self.map.insert(key.clone(), entry);
+        let prev = self
+            .map
+            .insert(key.clone(), entry)
+            .map(|e| (e.start, e.time, e.state));
+        self.journal.push((cx.call, (key.clone(), time, prev)));
         self.order.push_back((key, seq));
         if self.order.len() > 2 * self.map.len() + 64 {
             let map = &self.map;
@@ -897,6 +966,7 @@ impl Streams {
         while let Some((key, seq)) = self.order.pop_front() {
             if self.map.get(&key).is_some_and(|e| e.seq == seq) {
                 self.map.remove(&key);
+                self.forgot_ns = self.forgot_ns.max(self.now_ns);
                 return true;
             }
         }
@@ -1698,6 +1768,49 @@ mod tests {
     }
 
     #[test]
+    fn rollback_lets_a_retry_count_again() {
+        let c = MetricsConverter::new(STARTED_NS, 10);
+        let export = |v: f64, time: i64| sum("r", Cumulative, true, vec![num(T0 + 1, time, v)]);
+        let total = |m: &ConvertedMetrics| -> f64 {
+            m.batch
+                .points
+                .iter()
+                .map(|p| match p.value {
+                    Value::Scalar(v) => v,
+                    _ => 0.0,
+                })
+                .sum()
+        };
+        assert_eq!(
+            total(&c.convert_at(&request(vec![export(100.0, T0 + 10)]), NOW)),
+            100.0
+        );
+        // 150 is converted, but storage refuses it: the client retries the same export.
+        let refused = c.convert_at(&request(vec![export(150.0, T0 + 20)]), NOW);
+        assert_eq!(total(&refused), 50.0);
+        c.rollback(refused.undo);
+        let retried = c.convert_at(&request(vec![export(150.0, T0 + 20)]), NOW);
+        assert_eq!(total(&retried), 50.0);
+        assert_eq!(
+            total(&c.convert_at(&request(vec![export(160.0, T0 + 30)]), NOW)),
+            10.0
+        );
+    }
+
+    #[test]
+    fn a_forgotten_stream_is_not_counted_twice() {
+        // Started after Sightline, so its first point counts whole; evicted; back with a higher value.
+        let c = MetricsConverter::new(STARTED_NS, 1);
+        let point =
+            |name: &str, time: i64, v: f64| sum(name, Cumulative, true, vec![num(T0 + 1, time, v)]);
+        let points = |m: Metric| c.convert_at(&request(vec![m]), NOW).batch.points.len();
+        assert_eq!(points(point("a", T0 + 10, 5.0)), 1);
+        assert_eq!(points(point("b", T0 + 10, 1.0)), 1); // evicts a
+        assert_eq!(points(point("a", T0 + 20, 8.0)), 0); // a baseline, not 8 more
+        assert_eq!(points(point("a", T0 + 30, 9.0)), 1);
+    }
+
+    #[test]
     fn streams_are_bounded_and_expire() {
         let c = MetricsConverter::new(STARTED_NS, 2);
         let point = |name: &str, time: i64, v: f64| {
@@ -1722,7 +1835,8 @@ mod tests {
             0
         );
         assert_eq!(c.streams(), 1);
-        // Without room, every point is a first point.
+        // Without room nothing is remembered: the first point of a stream started after Sightline counts
+        // whole, later ones are baselines (the stream may have been forgotten), never counted twice.
         let none = MetricsConverter::new(STARTED_NS, 0);
         let fresh = sum(
             "f",
@@ -1730,7 +1844,7 @@ mod tests {
             true,
             vec![num(T0 + 1, T0 + 10, 2.0), num(T0 + 1, T0 + 20, 3.0)],
         );
-        assert_eq!(none.convert_at(&request(vec![fresh]), NOW).batch.len(), 2);
+        assert_eq!(none.convert_at(&request(vec![fresh]), NOW).batch.len(), 1);
         assert_eq!(none.streams(), 0);
     }
 }

@@ -277,7 +277,14 @@ impl Otlp {
         let batch: MetricBatch = conv.batch;
         let mut accepted = batch.len();
         if !batch.is_empty() {
-            let w = self.metrics_sink.write_metrics(batch).await?;
+            let w = match self.metrics_sink.write_metrics(batch).await {
+                Ok(w) => w,
+                Err(e) => {
+                    // Not stored: the client will retry, and its retry must be differenced again.
+                    self.converter.rollback(conv.undo);
+                    return Err(e.into());
+                }
+            };
             accepted = w.accepted;
             rejected += w.rejected;
             errors.extend(w.errors);

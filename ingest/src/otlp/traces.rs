@@ -47,6 +47,12 @@ pub fn convert_traces(req: ExportTraceServiceRequest) -> ConvertedSpans {
     for rs in req.resource_spans {
         for ss in rs.scope_spans {
             let info = ResourceInfo::new(rs.resource.as_ref(), ss.scope.as_ref());
+            if let Err(msg) = info.check_size() {
+                for _ in &ss.spans {
+                    out.reject(msg.clone());
+                }
+                continue;
+            }
             let mut resource_attributes = info.attributes.clone();
             if let Some(scope) = &ss.scope {
                 if !scope.name.is_empty() {
@@ -465,6 +471,28 @@ mod tests {
         assert!(d.error);
         assert_eq!(d.status_message, "timeout");
         assert_eq!(d.parent_id, Some([1; 8]));
+    }
+
+    #[test]
+    fn huge_resources_are_refused() {
+        let mut req = request(
+            "big",
+            vec![
+                span(1, 0, "a", 1, T0, T0 + 1),
+                span(2, 0, "b", 1, T0, T0 + 1),
+            ],
+        );
+        let huge = "x".repeat(super::super::attrs::MAX_RESOURCE_ATTRIBUTES_BYTES);
+        if let Some(r) = req.resource_spans[0].resource.as_mut() {
+            r.attributes.push(kv("blob", &huge));
+        }
+        let out = convert_traces(req);
+        assert_eq!((out.batch.len(), out.rejected), (0, 2));
+        assert!(
+            out.errors[0].contains("the limit is 65536"),
+            "{:?}",
+            out.errors
+        );
     }
 
     #[test]
