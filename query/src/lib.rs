@@ -17,6 +17,7 @@ pub mod events_http;
 pub mod http;
 pub mod logs_http;
 pub mod logsearch;
+pub mod monitor;
 pub mod parser;
 pub mod spans;
 pub mod spans_http;
