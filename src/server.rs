@@ -17,10 +17,13 @@ use sightline_ingest::statsd::StatsdReceiver;
 use sightline_model::{BatchSink, ErrorKind, LogSink, SpanSink};
 use sightline_query::eval::EvalOptions;
 use sightline_query::http::QueryState;
+use sightline_query::monitor::http::{monitors_router, MonitorState};
 use sightline_query::spans_http::SpanQueryState;
 use sightline_query::LogQueryState;
 use sightline_storage::spans::SpanStore;
-use sightline_storage::{LogReader, LogStore, MetricReader, MetricStore, SpanReader};
+use sightline_storage::{
+    LogReader, LogStore, MetricReader, MetricStore, MonitorRepo, MonitorStore, SpanReader,
+};
 use sightline_ui::{api_error, auth, observe, HttpMetrics, Keys};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -93,6 +96,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         None => None,
     };
 
+    let monitors_dir = cfg.data_dir.join("monitors");
+    let monitors: Arc<dyn MonitorRepo> = Arc::new(
+        tokio::task::spawn_blocking(move || MonitorStore::open(&monitors_dir))
+            .await?
+            .context("cannot open the monitor store")?,
+    );
     let mut registry = Registry::default();
     let data_dir = cfg.data_dir.clone();
     let storage_cfg = cfg.storage.clone();
@@ -246,6 +255,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(sightline_query::tail_router(log_query.clone()))
         .merge(sightline_query::events_router(log_query))
         .merge(sightline_query::spans_http::spans_router(span_query))
+        .merge(monitors_router(Arc::new(MonitorState { repo: monitors })))
         .layer(from_fn_with_state(keys.clone(), auth::require_read));
     let full = Router::new()
         .merge(writes)

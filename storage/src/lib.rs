@@ -7,6 +7,7 @@ pub mod config;
 pub mod head;
 pub mod index;
 pub mod logs;
+pub mod monitors;
 pub mod spans;
 pub mod store;
 pub mod wal;
@@ -21,6 +22,7 @@ pub use logs::{
     Cursor, LogHit, LogPage, LogReader, LogSearch, LogStore, LogStoreConfig, SortOrder,
     WAL_KIND_LOGS,
 };
+pub use monitors::{MemoryMonitors, MonitorDoc, MonitorId, MonitorRepo, MonitorStore};
 pub use spans::{
     MemorySpans, SpanReader, SpanStore, SpanStoreConfig, SpanStoreMetrics, WAL_KIND_SPANS,
 };
