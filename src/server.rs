@@ -18,12 +18,14 @@ use sightline_model::{BatchSink, ErrorKind, LogSink, SpanSink};
 use sightline_query::eval::EvalOptions;
 use sightline_query::http::QueryState;
 use sightline_query::monitor::http::{monitors_router, MonitorState};
+use sightline_query::monitor::webhooks_http::{webhooks_router, WebhookState};
 use sightline_query::spans_http::SpanQueryState;
 use sightline_query::LogQueryState;
 use sightline_storage::spans::SpanStore;
 use sightline_storage::{
     LogReader, LogStore, MetricReader, MetricStore, MonitorRepo, MonitorStore, SpanReader,
 };
+use sightline_storage::{WebhookRepo, WebhookStore};
 use sightline_ui::{api_error, auth, observe, HttpMetrics, Keys};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -101,6 +103,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || MonitorStore::open(&monitors_dir))
             .await?
             .context("cannot open the monitor store")?,
+    );
+    let webhooks_dir = cfg.data_dir.join("webhooks");
+    let webhooks: Arc<dyn WebhookRepo> = Arc::new(
+        tokio::task::spawn_blocking(move || WebhookStore::open(&webhooks_dir))
+            .await?
+            .context("cannot open the webhook store")?,
     );
     let mut registry = Registry::default();
     let data_dir = cfg.data_dir.clone();
@@ -256,6 +264,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(sightline_query::events_router(log_query))
         .merge(sightline_query::spans_http::spans_router(span_query))
         .merge(monitors_router(Arc::new(MonitorState { repo: monitors })))
+        .merge(webhooks_router(Arc::new(WebhookState { repo: webhooks })))
         .layer(from_fn_with_state(keys.clone(), auth::require_read));
     let full = Router::new()
         .merge(writes)

@@ -11,6 +11,7 @@ pub mod monitors;
 pub mod spans;
 pub mod store;
 pub mod wal;
+pub mod webhooks;
 
 pub use config::StorageConfig;
 pub use head::{Head, MemMetricStore};
@@ -27,6 +28,9 @@ pub use spans::{
     MemorySpans, SpanReader, SpanStore, SpanStoreConfig, SpanStoreMetrics, WAL_KIND_SPANS,
 };
 pub use store::{FlushStats, MetricStore, StorageMetrics, WAL_KIND_METRICS};
+pub use webhooks::{
+    MemoryWebhooks, Webhook, WebhookChange, WebhookEncoding, WebhookRepo, WebhookStore,
+};
 
 use sightline_model::{MetricKind, SeriesKey, Sketch};
 

@@ -26,8 +26,10 @@
 pub mod http;
 pub mod model;
 mod parser;
+pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod webhooks_http;
 
 pub use parser::parse_monitor_query;
 

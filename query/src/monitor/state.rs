@@ -1,0 +1,680 @@
+//! The pure monitor state machine (SPEC §7, issue #5): one [`GroupState`] per group of a multi-alert
+//! monitor, advanced once per evaluation cycle by [`step`], which returns every [`Transition`]. No I/O and
+//! no clock: the caller passes the cycle's values and timestamp (seconds) and persists the states.
+//!
+//! Semantics (Datadog's), for a group with a value `v` this cycle, "breach" meaning
+//! `comparator.holds(v, threshold)`:
+//!
+//! | previous status | Alert if v breaches                          | else Warn if v breaches (warning set)      | else |
+//! |-----------------|----------------------------------------------|---------------------------------------------|------|
+//! | Alert           | `critical_recovery` (or `critical`)          | `warning_recovery` (or `warning`)           | OK   |
+//! | Warn            | `critical`                                   | `warning_recovery` (or `warning`)           | OK   |
+//! | OK, No Data     | `critical`                                   | `warning`                                   | OK   |
+//!
+//! A group without a value (absent from the cycle's values, `None` or NaN) becomes No Data when
+//! `notify_no_data` is set and its last data (or, never having had any, its first sighting) is more than
+//! `no_data_timeframe` old; otherwise it keeps its status. A group never seen before and without a value
+//! gets no state. A new group is created OK; while `now - first_seen < new_group_delay` its transitions carry
+//! `notify: false`. A status change notifies (a recovery to OK only when the status it leaves was
+//! notified); a non-OK status not yet notified (because of the delay) is notified once the delay is over
+//! (`from == to`, `renotify: false`); a notified non-OK status is renotified every `renotify_interval`
+//! (`from == to`, `renotify: true`). `renotify_interval` 0 or absent means never.
+
+use super::{Comparator, MonitorQuery};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as JsonValue};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The status of one group (or, with [`overall`], of the monitor), serialized with Datadog's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MonitorStatus {
+    #[serde(rename = "OK")]
+    Ok,
+    #[serde(rename = "Warn")]
+    Warn,
+    #[serde(rename = "Alert")]
+    Alert,
+    #[serde(rename = "No Data")]
+    NoData,
+}
+
+impl MonitorStatus {
+    /// Datadog's name: `OK`, `Warn`, `Alert`, `No Data`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorStatus::Ok => "OK",
+            MonitorStatus::Warn => "Warn",
+            MonitorStatus::Alert => "Alert",
+            MonitorStatus::NoData => "No Data",
+        }
+    }
+
+    /// How bad the status is, for [`overall`]: OK < No Data < Warn < Alert.
+    fn severity(self) -> u8 {
+        match self {
+            MonitorStatus::Ok => 0,
+            MonitorStatus::NoData => 1,
+            MonitorStatus::Warn => 2,
+            MonitorStatus::Alert => 3,
+        }
+    }
+}
+
+impl fmt::Display for MonitorStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The thresholds of a monitor (`options.thresholds`, as checked by [`super::model::check_options`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub critical: f64,
+    pub warning: Option<f64>,
+    pub critical_recovery: Option<f64>,
+    pub warning_recovery: Option<f64>,
+}
+
+impl Thresholds {
+    /// Only a critical threshold.
+    pub fn critical(critical: f64) -> Thresholds {
+        Thresholds {
+            critical,
+            warning: None,
+            critical_recovery: None,
+            warning_recovery: None,
+        }
+    }
+
+    /// From the stored `options.thresholds` object; `critical` falls back to the query's threshold, other
+    /// missing, null or non-numeric values are `None`.
+    pub fn from_json(thresholds: Option<&JsonValue>, query_threshold: f64) -> Thresholds {
+        let get = |key: &str| {
+            thresholds
+                .and_then(|t| t.get(key))
+                .and_then(JsonValue::as_f64)
+        };
+        Thresholds {
+            critical: get("critical").unwrap_or(query_threshold),
+            warning: get("warning"),
+            critical_recovery: get("critical_recovery"),
+            warning_recovery: get("warning_recovery"),
+        }
+    }
+}
+
+/// What [`step`] needs of a monitor definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    pub comparator: Comparator,
+    pub thresholds: Thresholds,
+    pub notify_no_data: bool,
+    /// How long a group may go without data before No Data; `None` is 0 (the first cycle without data,
+    /// when `notify_no_data`). [`Rules::from_options`] always sets it.
+    pub no_data_timeframe_secs: Option<i64>,
+    /// `None` or 0: never renotify.
+    pub renotify_interval_secs: Option<i64>,
+    pub new_group_delay_secs: i64,
+}
+
+impl Rules {
+    /// From a parsed query and its stored (checked) options: minutes become seconds, `no_data_timeframe`
+    /// defaults to twice the query window, `new_group_delay` to 0.
+    pub fn from_options(query: &MonitorQuery, options: &Map<String, JsonValue>) -> Rules {
+        let (comparator, threshold, window_secs) = match query {
+            MonitorQuery::Metric {
+                comparator,
+                threshold,
+                window_secs,
+                ..
+            }
+            | MonitorQuery::Events {
+                comparator,
+                threshold,
+                window_secs,
+                ..
+            } => (*comparator, *threshold, *window_secs),
+        };
+        let int = |key: &str| options.get(key).and_then(JsonValue::as_i64);
+        Rules {
+            comparator,
+            thresholds: Thresholds::from_json(options.get("thresholds"), threshold),
+            notify_no_data: options
+                .get("notify_no_data")
+                .and_then(JsonValue::as_bool)
+                .unwrap_or(false),
+            no_data_timeframe_secs: Some(
+                int("no_data_timeframe")
+                    .map(|m| m.saturating_mul(60))
+                    .unwrap_or(window_secs.saturating_mul(2)),
+            ),
+            renotify_interval_secs: int("renotify_interval").map(|m| m.saturating_mul(60)),
+            new_group_delay_secs: int("new_group_delay").unwrap_or(0),
+        }
+    }
+
+    /// The status a value gives a group that was `prev`, with the recovery thresholds' hysteresis.
+    fn classify(&self, prev: MonitorStatus, v: f64) -> MonitorStatus {
+        let t = &self.thresholds;
+        let breach = |threshold: f64| self.comparator.holds(v, threshold);
+        let alert = if prev == MonitorStatus::Alert {
+            breach(t.critical_recovery.unwrap_or(t.critical))
+        } else {
+            breach(t.critical)
+        };
+        if alert {
+            return MonitorStatus::Alert;
+        }
+        let warn = t.warning.is_some_and(|w| {
+            if matches!(prev, MonitorStatus::Alert | MonitorStatus::Warn) {
+                breach(t.warning_recovery.unwrap_or(w))
+            } else {
+                breach(w)
+            }
+        });
+        if warn {
+            MonitorStatus::Warn
+        } else {
+            MonitorStatus::Ok
+        }
+    }
+}
+
+/// The persisted state of one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupState {
+    pub status: MonitorStatus,
+    /// When `status` was entered.
+    pub since_ts: i64,
+    pub last_value: Option<f64>,
+    pub last_data_ts: Option<i64>,
+    pub first_seen_ts: i64,
+    /// When the current status was last notified (or renotified); `None`: not notified yet.
+    pub last_notified_ts: Option<i64>,
+}
+
+impl GroupState {
+    fn new(now_ts: i64) -> GroupState {
+        GroupState {
+            status: MonitorStatus::Ok,
+            since_ts: now_ts,
+            last_value: None,
+            last_data_ts: None,
+            first_seen_ts: now_ts,
+            last_notified_ts: None,
+        }
+    }
+}
+
+/// A status change of a group, or a (re)notification of its unchanged status (`from == to`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub group: String,
+    pub from: MonitorStatus,
+    pub to: MonitorStatus,
+    /// This cycle's value (`None` without data).
+    pub value: Option<f64>,
+    pub ts: i64,
+    /// Whether to send a notification (false during `new_group_delay`, or for a recovery from a status
+    /// never notified).
+    pub notify: bool,
+    /// A reminder every `renotify_interval` while not OK.
+    pub renotify: bool,
+}
+
+/// Advances every group by one evaluation cycle at `now_ts` and returns the transitions, by group name.
+/// `values` holds this cycle's value per group (`None`: no data in the window); groups with a state but
+/// absent from `values` have no data either.
+pub fn step(
+    rules: &Rules,
+    states: &mut BTreeMap<String, GroupState>,
+    values: &BTreeMap<String, Option<f64>>,
+    now_ts: i64,
+) -> Vec<Transition> {
+    for (group, value) in values {
+        if value.is_some_and(|v| !v.is_nan()) && !states.contains_key(group) {
+            states.insert(group.clone(), GroupState::new(now_ts));
+        }
+    }
+    let mut out = Vec::new();
+    for (group, state) in states.iter_mut() {
+        let value = values.get(group).copied().flatten().filter(|v| !v.is_nan());
+        if let Some(t) = advance(rules, group, state, value, now_ts) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+fn advance(
+    rules: &Rules,
+    group: &str,
+    state: &mut GroupState,
+    value: Option<f64>,
+    now_ts: i64,
+) -> Option<Transition> {
+    let prev = state.status;
+    let next = match value {
+        Some(v) => {
+            state.last_value = Some(v);
+            state.last_data_ts = Some(now_ts);
+            rules.classify(prev, v)
+        }
+        None => {
+            let since = state.last_data_ts.unwrap_or(state.first_seen_ts);
+            let timeframe = rules.no_data_timeframe_secs.unwrap_or(0);
+            if rules.notify_no_data && now_ts.saturating_sub(since) > timeframe {
+                MonitorStatus::NoData
+            } else {
+                prev
+            }
+        }
+    };
+    let in_delay = now_ts.saturating_sub(state.first_seen_ts) < rules.new_group_delay_secs;
+    let transition = |to: MonitorStatus, notify: bool, renotify: bool| Transition {
+        group: group.to_string(),
+        from: prev,
+        to,
+        value,
+        ts: now_ts,
+        notify,
+        renotify,
+    };
+    if next != prev {
+        let notify = !in_delay && (next != MonitorStatus::Ok || state.last_notified_ts.is_some());
+        state.status = next;
+        state.since_ts = now_ts;
+        state.last_notified_ts = notify.then_some(now_ts);
+        return Some(transition(next, notify, false));
+    }
+    if prev == MonitorStatus::Ok || in_delay {
+        return None;
+    }
+    match state.last_notified_ts {
+        None => {
+            state.last_notified_ts = Some(now_ts);
+            Some(transition(prev, true, false))
+        }
+        Some(last) => {
+            let interval = rules.renotify_interval_secs.filter(|&r| r > 0)?;
+            if now_ts.saturating_sub(last) >= interval {
+                state.last_notified_ts = Some(now_ts);
+                Some(transition(prev, true, true))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The monitor's status: the worst of its groups (Alert > Warn > No Data > OK), No Data without groups.
+pub fn overall(states: &BTreeMap<String, GroupState>) -> MonitorStatus {
+    states
+        .values()
+        .map(|s| s.status)
+        .max_by_key(|s| s.severity())
+        .unwrap_or(MonitorStatus::NoData)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::parse_monitor_query;
+    use serde_json::json;
+    use MonitorStatus::{Alert, NoData, Ok as OK, Warn};
+
+    fn rules(comparator: Comparator, thresholds: Thresholds) -> Rules {
+        Rules {
+            comparator,
+            thresholds,
+            notify_no_data: false,
+            no_data_timeframe_secs: Some(120),
+            renotify_interval_secs: None,
+            new_group_delay_secs: 0,
+        }
+    }
+
+    fn gt(critical: f64) -> Rules {
+        rules(Comparator::Gt, Thresholds::critical(critical))
+    }
+
+    /// One evaluation cycle: its timestamp and the value per group (`None`: no data).
+    type Cycle<'a> = (i64, &'a [(&'a str, Option<f64>)]);
+
+    /// Runs the cycles (timestamp, values per group; `None` is no data) from empty states and compares
+    /// the transitions, each as `"<ts> <group> <from>-><to> <value or -> <notify|silent>[ renotify]"`.
+    fn check(rules: &Rules, cycles: &[Cycle], expected: &[&str]) -> BTreeMap<String, GroupState> {
+        let mut states = BTreeMap::new();
+        let mut got = Vec::new();
+        for (ts, values) in cycles {
+            let values: BTreeMap<String, Option<f64>> =
+                values.iter().map(|(g, v)| (g.to_string(), *v)).collect();
+            for t in step(rules, &mut states, &values, *ts) {
+                let value = t.value.map_or("-".to_string(), |v| v.to_string());
+                let notify = if t.notify { "notify" } else { "silent" };
+                let renotify = if t.renotify { " renotify" } else { "" };
+                got.push(format!(
+                    "{} {} {}->{} {value} {notify}{renotify}",
+                    t.ts, t.group, t.from, t.to
+                ));
+            }
+        }
+        assert_eq!(got, expected);
+        states
+    }
+
+    #[test]
+    fn transitions() {
+        let hysteresis = rules(
+            Comparator::Gt,
+            Thresholds {
+                critical: 90.0,
+                warning: Some(70.0),
+                critical_recovery: Some(80.0),
+                warning_recovery: Some(60.0),
+            },
+        );
+        let below = rules(
+            Comparator::Lt,
+            Thresholds {
+                critical: 10.0,
+                warning: Some(20.0),
+                critical_recovery: None,
+                warning_recovery: None,
+            },
+        );
+        let no_data = Rules {
+            notify_no_data: true,
+            ..gt(80.0)
+        };
+        let delayed = Rules {
+            new_group_delay_secs: 120,
+            ..gt(80.0)
+        };
+        let renotify = Rules {
+            renotify_interval_secs: Some(120),
+            notify_no_data: true,
+            ..gt(80.0)
+        };
+        let cases: Vec<(&str, Rules, Vec<Cycle>, Vec<&str>)> = vec![
+            (
+                "by {host}: only the breaching host alerts, then recovers",
+                gt(80.0),
+                vec![
+                    (0, &[("host:a", Some(10.0)), ("host:b", Some(20.0))]),
+                    (60, &[("host:a", Some(95.0)), ("host:b", Some(20.0))]),
+                    (120, &[("host:a", Some(96.0)), ("host:b", Some(80.0))]),
+                    (180, &[("host:a", Some(50.0)), ("host:b", Some(30.0))]),
+                ],
+                vec![
+                    "60 host:a OK->Alert 95 notify",
+                    "180 host:a Alert->OK 50 notify",
+                ],
+            ),
+            (
+                "a new group breaching at once alerts at once",
+                gt(80.0),
+                vec![(0, &[("host:a", Some(81.0))])],
+                vec!["0 host:a OK->Alert 81 notify"],
+            ),
+            (
+                "warn, alert, recovery thresholds' hysteresis, recovery",
+                hysteresis.clone(),
+                vec![
+                    (0, &[("g", Some(50.0))]),
+                    (60, &[("g", Some(75.0))]),  // > warning
+                    (120, &[("g", Some(65.0))]), // below warning, above warning_recovery
+                    (180, &[("g", Some(95.0))]), // > critical
+                    (240, &[("g", Some(85.0))]), // below critical, above critical_recovery
+                    (300, &[("g", Some(80.0))]), // not > critical_recovery: down to Warn
+                    (360, &[("g", Some(60.0))]), // not > warning_recovery
+                    (420, &[("g", Some(85.0))]), // from OK: warning, not critical
+                ],
+                vec![
+                    "60 g OK->Warn 75 notify",
+                    "180 g Warn->Alert 95 notify",
+                    "300 g Alert->Warn 80 notify",
+                    "360 g Warn->OK 60 notify",
+                    "420 g OK->Warn 85 notify",
+                ],
+            ),
+            (
+                "from Alert straight to OK; warning hysteresis applies on the way down",
+                hysteresis,
+                vec![
+                    (0, &[("g", Some(95.0)), ("h", Some(95.0))]),
+                    (60, &[("g", Some(10.0)), ("h", Some(65.0))]),
+                ],
+                vec![
+                    "0 g OK->Alert 95 notify",
+                    "0 h OK->Alert 95 notify",
+                    "60 g Alert->OK 10 notify",
+                    "60 h Alert->Warn 65 notify",
+                ],
+            ),
+            (
+                "< comparator",
+                below,
+                vec![
+                    (0, &[("g", Some(30.0))]),
+                    (60, &[("g", Some(15.0))]),
+                    (120, &[("g", Some(5.0))]),
+                    (180, &[("g", Some(10.0))]),
+                    (240, &[("g", Some(20.0))]),
+                ],
+                vec![
+                    "60 g OK->Warn 15 notify",
+                    "120 g Warn->Alert 5 notify",
+                    "180 g Alert->Warn 10 notify",
+                    "240 g Warn->OK 20 notify",
+                ],
+            ),
+            (
+                "<= comparator with a critical recovery",
+                rules(
+                    Comparator::Le,
+                    Thresholds {
+                        critical_recovery: Some(5.0),
+                        ..Thresholds::critical(1.0)
+                    },
+                ),
+                vec![
+                    (0, &[("g", Some(1.0))]),
+                    (60, &[("g", Some(5.0))]),
+                    (120, &[("g", Some(5.5))]),
+                ],
+                vec!["0 g OK->Alert 1 notify", "120 g Alert->OK 5.5 notify"],
+            ),
+            (
+                "no data after the timeframe (absent or None), back to OK on data",
+                no_data,
+                vec![
+                    (0, &[("g", Some(10.0)), ("h", Some(10.0))]),
+                    (60, &[("g", None)]),
+                    (120, &[]),
+                    (180, &[]),
+                    (240, &[("g", Some(12.0))]),
+                    (300, &[("g", Some(90.0)), ("h", Some(10.0))]),
+                    (360, &[("g", None), ("h", Some(10.0))]),
+                    (480, &[("h", Some(10.0))]),
+                    (540, &[("h", Some(10.0)), ("new", None)]),
+                ],
+                vec![
+                    "180 g OK->No Data - notify",
+                    "180 h OK->No Data - notify",
+                    "240 g No Data->OK 12 notify",
+                    "300 g OK->Alert 90 notify",
+                    "300 h No Data->OK 10 notify",
+                    "480 g Alert->No Data - notify",
+                ],
+            ),
+            (
+                "notify_no_data false keeps the last state",
+                gt(80.0),
+                vec![
+                    (0, &[("g", Some(90.0)), ("h", Some(1.0))]),
+                    (600, &[]),
+                    (6000, &[("g", None)]),
+                ],
+                vec!["0 g OK->Alert 90 notify"],
+            ),
+            (
+                "new_group_delay: silent at first, notified once the delay is over",
+                delayed,
+                vec![
+                    (0, &[("a", Some(90.0)), ("b", Some(90.0)), ("c", Some(1.0))]),
+                    (
+                        60,
+                        &[("a", Some(90.0)), ("b", Some(10.0)), ("c", Some(1.0))],
+                    ),
+                    (
+                        120,
+                        &[("a", Some(90.0)), ("b", Some(10.0)), ("c", Some(1.0))],
+                    ),
+                    (
+                        180,
+                        &[("a", Some(10.0)), ("b", Some(10.0)), ("c", Some(90.0))],
+                    ),
+                    (240, &[("a", Some(10.0)), ("d", Some(90.0))]),
+                    (300, &[("d", Some(10.0))]),
+                ],
+                vec![
+                    "0 a OK->Alert 90 silent",
+                    "0 b OK->Alert 90 silent",
+                    "60 b Alert->OK 10 silent",
+                    "120 a Alert->Alert 90 notify",
+                    "180 a Alert->OK 10 notify",
+                    "180 c OK->Alert 90 notify",
+                    "240 d OK->Alert 90 silent",
+                    "300 d Alert->OK 10 silent",
+                ],
+            ),
+            (
+                "renotify cadence, restarted by a status change, also in No Data",
+                renotify,
+                vec![
+                    (0, &[("g", Some(90.0))]),
+                    (60, &[("g", Some(90.0))]),
+                    (120, &[("g", Some(91.0))]),
+                    (180, &[("g", Some(90.0))]),
+                    (240, &[("g", Some(90.0))]),
+                    (300, &[("g", Some(10.0))]),
+                    (360, &[("g", Some(95.0))]),
+                    (420, &[("g", Some(95.0))]),
+                    (540, &[]),
+                    (600, &[]),
+                    (660, &[]),
+                    (720, &[]),
+                ],
+                vec![
+                    "0 g OK->Alert 90 notify",
+                    "120 g Alert->Alert 91 notify renotify",
+                    "240 g Alert->Alert 90 notify renotify",
+                    "300 g Alert->OK 10 notify",
+                    "360 g OK->Alert 95 notify",
+                    "540 g Alert->Alert - notify renotify",
+                    "600 g Alert->No Data - notify",
+                    "720 g No Data->No Data - notify renotify",
+                ],
+            ),
+        ];
+        for (name, rules, cycles, expected) in cases {
+            println!("case: {name}");
+            check(&rules, &cycles, &expected);
+        }
+    }
+
+    #[test]
+    fn overall_is_the_worst_group() {
+        let states = |statuses: &[MonitorStatus]| -> BTreeMap<String, GroupState> {
+            statuses
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mut g = GroupState::new(0);
+                    g.status = *s;
+                    (i.to_string(), g)
+                })
+                .collect()
+        };
+        let cases: [(&[MonitorStatus], MonitorStatus); 6] = [
+            (&[], NoData),
+            (&[OK, OK], OK),
+            (&[OK, NoData], NoData),
+            (&[NoData, Warn, OK], Warn),
+            (&[Warn, Alert, NoData], Alert),
+            (&[Alert, OK], Alert),
+        ];
+        for (groups, expected) in cases {
+            assert_eq!(overall(&states(groups)), expected, "{groups:?}");
+        }
+        // And after a real multi-alert sequence.
+        let after = check(
+            &gt(80.0),
+            &[(0, &[("a", Some(90.0)), ("b", Some(1.0))])],
+            &["0 a OK->Alert 90 notify"],
+        );
+        assert_eq!(overall(&after), Alert);
+    }
+
+    #[test]
+    fn rules_from_stored_options() {
+        let q = parse_monitor_query(
+            "metric alert",
+            "avg(last_5m):avg:system.cpu.user{*} by {host} > 90",
+        )
+        .unwrap();
+        let options = json!({
+            "thresholds": {"critical": 90.0, "warning": 70.0, "critical_recovery": 80.0, "warning_recovery": null},
+            "notify_no_data": true, "no_data_timeframe": 15, "renotify_interval": 30, "new_group_delay": 60,
+        });
+        let r = Rules::from_options(&q, options.as_object().unwrap());
+        assert_eq!(
+            r,
+            Rules {
+                comparator: Comparator::Gt,
+                thresholds: Thresholds {
+                    critical: 90.0,
+                    warning: Some(70.0),
+                    critical_recovery: Some(80.0),
+                    warning_recovery: None,
+                },
+                notify_no_data: true,
+                no_data_timeframe_secs: Some(900),
+                renotify_interval_secs: Some(1800),
+                new_group_delay_secs: 60,
+            }
+        );
+        // Defaults: critical from the query, no data after twice the window, no renotify, no delay.
+        let r = Rules::from_options(&q, &Map::new());
+        assert_eq!(r.thresholds, Thresholds::critical(90.0));
+        assert!(!r.notify_no_data);
+        assert_eq!(r.no_data_timeframe_secs, Some(600));
+        assert_eq!(r.renotify_interval_secs, None);
+        assert_eq!(r.new_group_delay_secs, 0);
+    }
+
+    #[test]
+    fn status_names_and_state_round_trip() {
+        for (s, name) in [
+            (OK, "OK"),
+            (Warn, "Warn"),
+            (Alert, "Alert"),
+            (NoData, "No Data"),
+        ] {
+            assert_eq!(s.as_str(), name);
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(name));
+        }
+        let g = GroupState {
+            status: NoData,
+            since_ts: 5,
+            last_value: Some(1.5),
+            last_data_ts: Some(4),
+            first_seen_ts: 1,
+            last_notified_ts: None,
+        };
+        let text = serde_json::to_string(&g).unwrap();
+        assert_eq!(serde_json::from_str::<GroupState>(&text).unwrap(), g);
+    }
+}
