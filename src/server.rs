@@ -17,21 +17,25 @@ use sightline_ingest::statsd::StatsdReceiver;
 use sightline_model::{BatchSink, ErrorKind, LogSink, SpanSink};
 use sightline_query::eval::EvalOptions;
 use sightline_query::http::QueryState;
+use sightline_query::monitor::downtimes_http::{downtimes_router, DowntimeState};
+use sightline_query::monitor::eval::{evaluate_all, EvalContext};
 use sightline_query::monitor::http::{monitors_router, MonitorState};
 use sightline_query::monitor::webhooks_http::{webhooks_router, WebhookState};
 use sightline_query::spans_http::SpanQueryState;
 use sightline_query::LogQueryState;
 use sightline_storage::spans::SpanStore;
 use sightline_storage::{
+    DowntimeRepo, DowntimeStore, MonitorStateRepo, MonitorStateStore, WebhookRepo, WebhookStore,
+};
+use sightline_storage::{
     LogReader, LogStore, MetricReader, MetricStore, MonitorRepo, MonitorStore, SpanReader,
 };
-use sightline_storage::{WebhookRepo, WebhookStore};
 use sightline_ui::{api_error, auth, observe, HttpMetrics, Keys};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
 /// Name of the file, in the data dir, where the bound addresses are written once the server is ready
@@ -50,6 +54,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let syslog_addr = parse_listen("--syslog-listen", &cfg.listen.syslog)?;
     let otlp_grpc_addr = parse_listen("--otlp-grpc-listen", &cfg.listen.otlp_grpc)?;
     let otlp_http_addr = parse_listen("--otlp-http-listen", &cfg.listen.otlp_http)?;
+    let eval_interval =
+        parse_interval(&cfg.alerts.eval_interval).context("invalid --alerts-eval-interval")?;
     let keys = Keys::new(cfg.auth.clone());
     for addr in [
         http_addr,
@@ -104,11 +110,23 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             .await?
             .context("cannot open the monitor store")?,
     );
+    let states_dir = cfg.data_dir.join("monitors").join("states");
+    let monitor_states: Arc<dyn MonitorStateRepo> = Arc::new(
+        tokio::task::spawn_blocking(move || MonitorStateStore::open(&states_dir))
+            .await?
+            .context("cannot open the monitor state store")?,
+    );
     let webhooks_dir = cfg.data_dir.join("webhooks");
     let webhooks: Arc<dyn WebhookRepo> = Arc::new(
         tokio::task::spawn_blocking(move || WebhookStore::open(&webhooks_dir))
             .await?
             .context("cannot open the webhook store")?,
+    );
+    let downtimes_dir = cfg.data_dir.join("downtimes");
+    let downtimes: Arc<dyn DowntimeRepo> = Arc::new(
+        tokio::task::spawn_blocking(move || DowntimeStore::open(&downtimes_dir))
+            .await?
+            .context("cannot open the downtime store")?,
     );
     let mut registry = Registry::default();
     let data_dir = cfg.data_dir.clone();
@@ -140,6 +158,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let log_sink: Arc<dyn LogSink> = log_store.clone();
     let log_reader: Arc<dyn LogReader> = log_store.clone();
     let log_metrics = LogMetrics::new(&mut registry);
+    let event_sink = log_sink.clone();
     let span_sink: Arc<dyn SpanSink> = span_store.clone();
     let span_reader: Arc<dyn SpanReader> = span_store.clone();
 
@@ -252,6 +271,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(sightline_ingest::datadog::events::router(log_intake))
         .layer(from_fn_with_state(keys.clone(), auth::require_write));
     let options = EvalOptions::from_limits(&cfg.limits);
+    let eval_ctx = Arc::new(EvalContext {
+        monitors: monitors.clone(),
+        states: monitor_states.clone(),
+        metrics: reader.clone(),
+        logs: Some(log_reader.clone()),
+        events: event_sink,
+        options: options.clone(),
+    });
     let span_query = Arc::new(SpanQueryState {
         spans: span_reader,
         logs: log_reader.clone(),
@@ -263,8 +290,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(sightline_query::tail_router(log_query.clone()))
         .merge(sightline_query::events_router(log_query))
         .merge(sightline_query::spans_http::spans_router(span_query))
-        .merge(monitors_router(Arc::new(MonitorState { repo: monitors })))
+        .merge(monitors_router(Arc::new(MonitorState {
+            repo: monitors,
+            states: monitor_states,
+        })))
         .merge(webhooks_router(Arc::new(WebhookState { repo: webhooks })))
+        .merge(downtimes_router(Arc::new(DowntimeState {
+            repo: downtimes.clone(),
+        })))
         .layer(from_fn_with_state(keys.clone(), auth::require_read));
     let full = Router::new()
         .merge(writes)
@@ -283,6 +316,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     std::fs::write(&tmp, listeners_json)?;
     std::fs::rename(&tmp, &listeners_file)?;
     ready.store(true, Ordering::Release);
+    // The monitor evaluator stops (finishing its cycle) before the stores it reads and writes shut down.
+    let (eval_stop_tx, eval_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let eval_task = tokio::spawn(run_evaluator(eval_ctx, eval_interval, eval_stop_rx));
     tracing::info!(
         "sightline ready in {} ms: {}",
         started.elapsed().as_millis(),
@@ -309,6 +345,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     for t in otlp_tasks {
         let _ = t.await;
     }
+    let _ = eval_stop_tx.send(());
+    let _ = eval_task.await;
     let _ = red_stop_tx.send(());
     let _ = red_task.await;
     store.shutdown().await;
@@ -319,6 +357,50 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&listeners_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Parses an interval such as `30s`, `500ms`, `1m` or `1h` (a bare number is seconds); it must be positive.
+fn parse_interval(text: &str) -> anyhow::Result<Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?}: expected a number and a unit, like 30s"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        u => anyhow::bail!("{text:?}: unknown unit {u:?} (expected ms, s, m or h)"),
+    };
+    if d.is_zero() {
+        anyhow::bail!("{text:?}: the interval must be positive");
+    }
+    Ok(d)
+}
+
+/// Evaluates every monitor each `interval` until `stop` resolves.
+async fn run_evaluator(
+    ctx: Arc<EvalContext>,
+    interval: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    // Skipped ticks are not made up: a slow cycle delays the next one.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticks.tick() => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let r = evaluate_all(&ctx, now).await;
+                tracing::debug!(?r, "monitor evaluation cycle");
+            }
+        }
+    }
 }
 
 /// Routes a request to the full application once it exists; until then answers 503.
@@ -355,4 +437,22 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_interval(" 1s ").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_interval("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_interval("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_interval("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_interval("5").unwrap(), Duration::from_secs(5));
+        for bad in ["", "0s", "s", "1d", "-1s", "1.5s"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -4,9 +4,11 @@
 
 pub mod block;
 pub mod config;
+pub mod downtimes;
 pub mod head;
 pub mod index;
 pub mod logs;
+pub mod monitor_states;
 pub mod monitors;
 pub mod spans;
 pub mod store;
@@ -14,6 +16,7 @@ pub mod wal;
 pub mod webhooks;
 
 pub use config::StorageConfig;
+pub use downtimes::{DowntimeDoc, DowntimeRepo, DowntimeStore, MemoryDowntimes};
 pub use head::{Head, MemMetricStore};
 pub use index::{IndexError, SeriesIndex};
 pub use logs::aggregate::{
@@ -23,6 +26,7 @@ pub use logs::{
     Cursor, LogHit, LogPage, LogReader, LogSearch, LogStore, LogStoreConfig, SortOrder,
     WAL_KIND_LOGS,
 };
+pub use monitor_states::{MemoryMonitorStates, MonitorStateRepo, MonitorStateStore, MonitorStates};
 pub use monitors::{MemoryMonitors, MonitorDoc, MonitorId, MonitorRepo, MonitorStore};
 pub use spans::{
     MemorySpans, SpanReader, SpanStore, SpanStoreConfig, SpanStoreMetrics, WAL_KIND_SPANS,

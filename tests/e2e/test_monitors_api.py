@@ -1,6 +1,6 @@
 """The monitor API end to end on the real binary (SPEC §7, issue #5): `datadog-api-client` MonitorsApi create, get,
 list with name and tag filters, update, validate (valid, and invalid answered 400 naming the position), delete then
-404; monitors and their ids surviving a restart. No evaluator yet: the state is always "No Data"."""
+404; monitors and their ids surviving a restart. A new monitor with no evaluated data is "No Data"."""
 
 import json
 from datetime import datetime

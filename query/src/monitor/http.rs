@@ -5,15 +5,24 @@
 //!   (comma-separated, every one must be a term of the query's scope, e.g. `host:a` in `…{host:a} > 1`, or
 //!   one of the monitor's tags), `monitor_tags` (comma-separated, every one a tag of the monitor),
 //!   `id_offset` (ids above it), `page` (0-based) and `page_size` (default 100 when `page` is given, at most
-//!   1000); `group_states` and `with_downtimes` are accepted and ignored;
-//! - `GET /api/v1/monitor/{id}` (`group_states` ignored), `PUT /api/v1/monitor/{id}` (the fields given
-//!   replace the stored ones), `DELETE /api/v1/monitor/{id}` (→ `{"deleted_monitor_id": id}`);
+//!   1000); `group_states` as for a get, `with_downtimes` accepted and ignored;
+//! - `GET /api/v1/monitor/{id}`, `PUT /api/v1/monitor/{id}` (the fields given replace the stored ones),
+//!   `DELETE /api/v1/monitor/{id}` (→ `{"deleted_monitor_id": id}`, and its states are forgotten);
 //! - `POST /api/v1/monitor/validate` and `POST /api/v1/monitor/{id}/validate`: 200 `{}` when valid.
 //!
+//! `overall_state` is the worst status of the monitor's groups as the evaluator ([`super::eval`]) left them
+//! (`No Data` before any group has data). With `group_states` (`all`, or a comma-separated list of statuses
+//! such as `alert,warn,no data`), `state.groups` holds Datadog's `MonitorStateGroup` per group,
+//! `{"host:a": {"name": "host:a", "status": "Alert", "last_triggered_ts": …, "last_notified_ts": …,
+//! "last_resolved_ts": …, "last_nodata_ts": …}}` (timestamps in unix seconds, absent when never), and
+//! `state.history` the monitor's last transitions (at most 100, oldest first), each
+//! `{"group", "from", "to", "value", "ts", "notify", "renotify"}`; without it `state` is `{"groups": {}}`.
+//!
 //! Bad input is a 400 `{"errors":["…"]}` naming the problem (and the position, for a malformed query); an
-//! unknown id a 404 `{"errors":["monitor 123 not found"]}`. No evaluator yet: `overall_state` is `No Data`.
+//! unknown id a 404 `{"errors":["monitor 123 not found"]}`.
 
 use super::model::{check_create, check_update, creator, render, timestamp_now};
+use super::state::{overall, GroupState, MonitorStatus};
 use crate::error::QueryError;
 use crate::http::{blocking, params, Params};
 use axum::body::Bytes;
@@ -22,8 +31,8 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value as JsonValue};
-use sightline_storage::{MonitorDoc, MonitorId, MonitorRepo};
-use std::collections::HashMap;
+use sightline_storage::{MonitorDoc, MonitorId, MonitorRepo, MonitorStateRepo, MonitorStates};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The monitors' path.
@@ -36,6 +45,8 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 /// What the monitor handlers share.
 pub struct MonitorState {
     pub repo: Arc<dyn MonitorRepo>,
+    /// The evaluator's states, reported as `overall_state` and `state`.
+    pub states: Arc<dyn MonitorStateRepo>,
 }
 
 /// The monitor API's routes; merge them into the server's router (behind the key middleware).
@@ -86,7 +97,7 @@ async fn create_monitor(
     let doc = def.to_doc(&now, &now, &creator());
     let repo = st.repo.clone();
     let stored = blocking(move || Ok(repo.create(doc)?)).await?;
-    Ok(Json(render(&stored)))
+    Ok(Json(render_with_state(&stored, None, None)))
 }
 
 async fn validate_monitor(
@@ -115,11 +126,17 @@ async fn get_monitor(
     Path(id): Path<String>,
     p: Params,
 ) -> Result<Json<JsonValue>, QueryError> {
-    let _ = params(p)?;
+    let p = params(p)?;
+    let filter = GroupFilter::from_params(&p)?;
     let id = parse_id(&id)?;
     let repo = st.repo.clone();
-    let doc = blocking(move || repo.get(id).ok_or_else(|| not_found(id))).await?;
-    Ok(Json(render(&doc)))
+    let states = st.states.clone();
+    let (doc, s) = blocking(move || {
+        let doc = repo.get(id).ok_or_else(|| not_found(id))?;
+        Ok((doc, states.get(id)))
+    })
+    .await?;
+    Ok(Json(render_with_state(&doc, s.as_ref(), filter.as_ref())))
 }
 
 async fn update_monitor(
@@ -130,6 +147,7 @@ async fn update_monitor(
     let id = parse_id(&id)?;
     let body = body_json(body)?;
     let repo = st.repo.clone();
+    let states = st.states.clone();
     let doc = blocking(move || {
         let stored = repo.get(id).ok_or_else(|| not_found(id))?;
         let def = check_update(&stored, &body).map_err(invalid)?;
@@ -140,10 +158,11 @@ async fn update_monitor(
             .unwrap_or_else(timestamp_now);
         let who = stored.get("creator").cloned().unwrap_or_else(creator);
         let doc = def.to_doc(&created, &timestamp_now(), &who);
-        repo.update(id, doc)?.ok_or_else(|| not_found(id))
+        let doc = repo.update(id, doc)?.ok_or_else(|| not_found(id))?;
+        Ok((doc, states.get(id)))
     })
     .await?;
-    Ok(Json(render(&doc)))
+    Ok(Json(render_with_state(&doc.0, doc.1.as_ref(), None)))
 }
 
 async fn delete_monitor(
@@ -152,7 +171,16 @@ async fn delete_monitor(
 ) -> Result<Json<JsonValue>, QueryError> {
     let id = parse_id(&id)?;
     let repo = st.repo.clone();
-    if !blocking(move || Ok(repo.delete(id)?)).await? {
+    let states = st.states.clone();
+    let deleted = blocking(move || {
+        let deleted = repo.delete(id)?;
+        if deleted {
+            states.remove(id)?;
+        }
+        Ok(deleted)
+    })
+    .await?;
+    if !deleted {
         return Err(not_found(id));
     }
     Ok(Json(json!({ "deleted_monitor_id": id })))
@@ -258,10 +286,116 @@ async fn list_monitors(
     State(st): State<Arc<MonitorState>>,
     p: Params,
 ) -> Result<Json<JsonValue>, QueryError> {
-    let filter = ListFilter::from_params(&params(p)?)?;
+    let p = params(p)?;
+    let filter = ListFilter::from_params(&p)?;
+    let groups = GroupFilter::from_params(&p)?;
     let repo = st.repo.clone();
-    let docs = blocking(move || Ok(filter.apply(repo.list()))).await?;
-    Ok(Json(JsonValue::Array(docs.iter().map(render).collect())))
+    let states = st.states.clone();
+    let rendered = blocking(move || {
+        Ok(filter
+            .apply(repo.list())
+            .iter()
+            .map(|d| {
+                let s = d
+                    .get("id")
+                    .and_then(JsonValue::as_u64)
+                    .and_then(|id| states.get(id));
+                render_with_state(d, s.as_ref(), groups.as_ref())
+            })
+            .collect())
+    })
+    .await?;
+    Ok(Json(JsonValue::Array(rendered)))
+}
+
+/// Which group states a `group_states` parameter asks for: `None` for every status (`all`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupFilter(Option<Vec<MonitorStatus>>);
+
+impl GroupFilter {
+    /// `None` without the parameter (or with an empty one).
+    pub fn from_params(p: &HashMap<String, String>) -> Result<Option<GroupFilter>, QueryError> {
+        let Some(raw) = p
+            .get("group_states")
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        else {
+            return Ok(None);
+        };
+        let mut wanted = Vec::new();
+        for s in raw.split(',').map(|s| s.trim().to_lowercase()) {
+            match s.as_str() {
+                "all" => return Ok(Some(GroupFilter(None))),
+                "alert" => wanted.push(MonitorStatus::Alert),
+                "warn" | "warning" => wanted.push(MonitorStatus::Warn),
+                "no data" | "no_data" | "nodata" => wanted.push(MonitorStatus::NoData),
+                "ok" => wanted.push(MonitorStatus::Ok),
+                "" => {}
+                other => {
+                    return Err(QueryError::BadParam(format!(
+                    "invalid \"group_states\" {other:?}: expected all, alert, warn, no data or ok"
+                )))
+                }
+            }
+        }
+        Ok(Some(GroupFilter(Some(wanted))))
+    }
+
+    fn keeps(&self, s: MonitorStatus) -> bool {
+        self.0.as_ref().is_none_or(|w| w.contains(&s))
+    }
+}
+
+/// [`render`] with the evaluator's states: `overall_state`, and with `groups` the `state` object (see the
+/// module documentation).
+pub fn render_with_state(
+    doc: &MonitorDoc,
+    states: Option<&MonitorStates>,
+    groups: Option<&GroupFilter>,
+) -> JsonValue {
+    let mut out = render(doc);
+    let parsed: BTreeMap<String, GroupState> = states
+        .and_then(|s| serde_json::from_value(s.groups.clone()).ok())
+        .unwrap_or_default();
+    out["overall_state"] = json!(overall(&parsed).as_str());
+    let Some(filter) = groups else {
+        return out;
+    };
+    let history = states.map(|s| s.history.as_slice()).unwrap_or_default();
+    // The latest timestamp at which a group entered a status, from the history.
+    let last_into = |group: &str, to: MonitorStatus| {
+        history
+            .iter()
+            .rev()
+            .find(|t| t["group"] == group && t["to"] == to.as_str() && t["from"] != t["to"])
+            .and_then(|t| t["ts"].as_i64())
+    };
+    let mut out_groups = serde_json::Map::new();
+    for (name, g) in parsed.iter().filter(|(_, g)| filter.keeps(g.status)) {
+        let mut o = serde_json::Map::new();
+        o.insert("name".into(), json!(name));
+        o.insert("status".into(), json!(g.status.as_str()));
+        let current = |s: MonitorStatus| (g.status == s).then_some(g.since_ts);
+        let stamps = [
+            ("last_triggered_ts", MonitorStatus::Alert),
+            ("last_nodata_ts", MonitorStatus::NoData),
+            ("last_resolved_ts", MonitorStatus::Ok),
+        ];
+        for (key, s) in stamps {
+            let ts = current(s)
+                .filter(|_| s != MonitorStatus::Ok)
+                .or_else(|| last_into(name, s));
+            if let Some(ts) = ts {
+                o.insert(key.into(), json!(ts));
+            }
+        }
+        if let Some(ts) = g.last_notified_ts {
+            o.insert("last_notified_ts".into(), json!(ts));
+        }
+        out_groups.insert(name.clone(), JsonValue::Object(o));
+    }
+    out["state"] = json!({"groups": out_groups, "history": history});
+    out
 }
 
 #[cfg(test)]
@@ -269,12 +403,13 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode};
-    use sightline_storage::MemoryMonitors;
+    use sightline_storage::{MemoryMonitorStates, MemoryMonitors};
     use tower::ServiceExt;
 
     fn app() -> Router {
         monitors_router(Arc::new(MonitorState {
             repo: Arc::new(MemoryMonitors::default()),
+            states: Arc::new(MemoryMonitorStates::default()),
         }))
     }
 
@@ -388,6 +523,77 @@ mod tests {
         );
         let (s, body) = call(&app, Method::POST, MONITOR_PATH, Some(seeds[0].clone())).await;
         assert_eq!((s, body["id"].clone()), (StatusCode::OK, json!(4)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reports_evaluated_states() {
+        let states = Arc::new(MemoryMonitorStates::default());
+        let app = monitors_router(Arc::new(MonitorState {
+            repo: Arc::new(MemoryMonitors::default()),
+            states: states.clone(),
+        }));
+        let m = monitor("cpu", "max(last_1m):max:cpu{*} by {host} > 80", &[]);
+        let (s, _) = call(&app, Method::POST, MONITOR_PATH, Some(m)).await;
+        assert_eq!(s, StatusCode::OK);
+        let group = |status: &str, since: i64, notified: Option<i64>| {
+            json!({"status": status, "since_ts": since, "last_value": 1.0, "last_data_ts": since,
+                   "first_seen_ts": 100, "last_notified_ts": notified})
+        };
+        let t = |group: &str, from: &str, to: &str, ts: i64| {
+            json!({"group": group, "from": from, "to": to, "value": 1.0, "ts": ts,
+                   "notify": true, "renotify": false})
+        };
+        states
+            .save(
+                1,
+                json!({"host:a": group("Alert", 300, Some(300)), "host:b": group("OK", 250, Some(250))}),
+                vec![
+                    t("host:b", "OK", "Alert", 200),
+                    t("host:b", "Alert", "OK", 250),
+                    t("host:a", "OK", "Alert", 300),
+                ],
+            )
+            .unwrap();
+        let (_, body) = call(&app, Method::GET, "/api/v1/monitor/1", None).await;
+        assert_eq!(body["overall_state"], "Alert");
+        assert_eq!(body["state"], json!({"groups": {}}));
+        let (_, body) = call(
+            &app,
+            Method::GET,
+            "/api/v1/monitor/1?group_states=all",
+            None,
+        )
+        .await;
+        assert_eq!(
+            body["state"]["groups"],
+            json!({
+                "host:a": {"name": "host:a", "status": "Alert", "last_triggered_ts": 300,
+                           "last_notified_ts": 300},
+                "host:b": {"name": "host:b", "status": "OK", "last_triggered_ts": 200,
+                           "last_resolved_ts": 250, "last_notified_ts": 250},
+            })
+        );
+        assert_eq!(body["state"]["history"].as_array().unwrap().len(), 3);
+        let (_, body) = call(
+            &app,
+            Method::GET,
+            "/api/v1/monitor?group_states=alert",
+            None,
+        )
+        .await;
+        let groups = body[0]["state"]["groups"].as_object().unwrap();
+        assert_eq!(groups.keys().collect::<Vec<_>>(), ["host:a"]);
+        let (s, _) = call(
+            &app,
+            Method::GET,
+            "/api/v1/monitor/1?group_states=bad",
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _) = call(&app, Method::DELETE, "/api/v1/monitor/1", None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(states.get(1), None);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

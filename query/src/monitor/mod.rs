@@ -23,6 +23,8 @@
 //! Choices beyond the Datadog documentation: `.index(…)` defaults to `["*"]`, `.rollup(…)` to `count`;
 //! `.index`, `.rollup` and `.by` may come in any order but each at most once; `.last(…)` is required.
 
+pub mod downtimes_http;
+pub mod eval;
 pub mod http;
 pub mod model;
 mod parser;

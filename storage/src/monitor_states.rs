@@ -1,0 +1,276 @@
+//! Monitor evaluation states (SPEC §7): [`MonitorStateRepo`] is the seam the evaluator keeps each monitor's
+//! per-group states and its recent transitions through; [`MonitorStateStore`] keeps them on disk,
+//! [`MemoryMonitorStates`] in memory (for unit tests).
+//!
+//! Both the group states and the transitions are opaque JSON to storage (the query tier owns their shape).
+//! [`MonitorStateStore`] keeps one document per monitor, `<dir>/<id>.json`:
+//!
+//! ```text
+//! {"version": 1, "groups": {"host:a": {…}}, "history": [{…}, …]}
+//! ```
+//!
+//! rewritten atomically (temporary file, fsync, rename, fsync of the directory) when it changes, and read
+//! once at open. The history keeps the last [`MAX_HISTORY`] transitions, oldest first.
+
+use crate::block::write_atomic;
+use crate::monitors::MonitorId;
+use crate::StorageError;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as JsonValue;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Most transitions kept per monitor.
+pub const MAX_HISTORY: usize = 100;
+
+const VERSION: u32 = 1;
+
+/// The evaluation state of one monitor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorStates {
+    /// Group name → group state (a JSON object, opaque to storage).
+    pub groups: JsonValue,
+    /// The last transitions, oldest first, at most [`MAX_HISTORY`].
+    pub history: Vec<JsonValue>,
+}
+
+impl Default for MonitorStates {
+    fn default() -> MonitorStates {
+        MonitorStates {
+            groups: JsonValue::Object(Default::default()),
+            history: Vec::new(),
+        }
+    }
+}
+
+impl MonitorStates {
+    /// Replaces the groups and appends `transitions`, dropping the oldest beyond [`MAX_HISTORY`].
+    fn apply(&mut self, groups: JsonValue, transitions: Vec<JsonValue>) {
+        self.groups = groups;
+        self.history.extend(transitions);
+        let excess = self.history.len().saturating_sub(MAX_HISTORY);
+        self.history.drain(..excess);
+    }
+}
+
+/// Storage of monitor states. Calls may do blocking I/O: async callers run them on a blocking thread.
+pub trait MonitorStateRepo: Send + Sync {
+    /// The monitor's states, if any were saved.
+    fn get(&self, id: MonitorId) -> Option<MonitorStates>;
+    /// Replaces the monitor's group states and appends `transitions` to its history.
+    fn save(
+        &self,
+        id: MonitorId,
+        groups: JsonValue,
+        transitions: Vec<JsonValue>,
+    ) -> Result<(), StorageError>;
+    /// Forgets the monitor's states (a deleted monitor); no error if there were none.
+    fn remove(&self, id: MonitorId) -> Result<(), StorageError>;
+    /// Ids of the monitors with saved states.
+    fn ids(&self) -> Vec<MonitorId>;
+}
+
+/// Monitor states in memory only.
+#[derive(Debug, Default)]
+pub struct MemoryMonitorStates {
+    inner: Mutex<BTreeMap<MonitorId, MonitorStates>>,
+}
+
+impl MonitorStateRepo for MemoryMonitorStates {
+    fn get(&self, id: MonitorId) -> Option<MonitorStates> {
+        self.inner.lock().get(&id).cloned()
+    }
+
+    fn save(
+        &self,
+        id: MonitorId,
+        groups: JsonValue,
+        transitions: Vec<JsonValue>,
+    ) -> Result<(), StorageError> {
+        self.inner
+            .lock()
+            .entry(id)
+            .or_default()
+            .apply(groups, transitions);
+        Ok(())
+    }
+
+    fn remove(&self, id: MonitorId) -> Result<(), StorageError> {
+        self.inner.lock().remove(&id);
+        Ok(())
+    }
+
+    fn ids(&self) -> Vec<MonitorId> {
+        self.inner.lock().keys().copied().collect()
+    }
+}
+
+/// The persisted document of one monitor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Document {
+    version: u32,
+    #[serde(flatten)]
+    states: MonitorStates,
+}
+
+/// Monitor states on disk, one JSON document per monitor, all cached in memory.
+#[derive(Debug)]
+pub struct MonitorStateStore {
+    dir: PathBuf,
+    inner: Mutex<BTreeMap<MonitorId, MonitorStates>>,
+}
+
+impl MonitorStateStore {
+    /// Opens (creating it if needed) the directory and reads every `<id>.json` in it.
+    pub fn open(dir: &Path) -> Result<MonitorStateStore, StorageError> {
+        let io = |path: &Path, source| StorageError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let mut by_id = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+            let path = entry.map_err(|e| io(dir, e))?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let Some(id) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<MonitorId>().ok())
+            else {
+                continue;
+            };
+            let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+            let doc: Document =
+                serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+            if doc.version != VERSION {
+                return Err(StorageError::Corrupt {
+                    path: path.display().to_string(),
+                    detail: format!("unsupported version {} (expected {VERSION})", doc.version),
+                });
+            }
+            by_id.insert(id, doc.states);
+        }
+        Ok(MonitorStateStore {
+            dir: dir.to_path_buf(),
+            inner: Mutex::new(by_id),
+        })
+    }
+
+    fn path(&self, id: MonitorId) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+}
+
+impl MonitorStateRepo for MonitorStateStore {
+    fn get(&self, id: MonitorId) -> Option<MonitorStates> {
+        self.inner.lock().get(&id).cloned()
+    }
+
+    fn save(
+        &self,
+        id: MonitorId,
+        groups: JsonValue,
+        transitions: Vec<JsonValue>,
+    ) -> Result<(), StorageError> {
+        let mut inner = self.inner.lock();
+        let old = inner.get(&id);
+        if transitions.is_empty() && old.is_some_and(|s| s.groups == groups) {
+            return Ok(());
+        }
+        let mut next = old.cloned().unwrap_or_default();
+        next.apply(groups, transitions);
+        let doc = Document {
+            version: VERSION,
+            states: next,
+        };
+        let bytes = serde_json::to_vec(&doc).map_err(|e| StorageError::Corrupt {
+            path: self.path(id).display().to_string(),
+            detail: e.to_string(),
+        })?;
+        // Written under the lock, so two saves of one monitor cannot reorder on disk.
+        write_atomic(&self.path(id), &bytes)?;
+        inner.insert(id, doc.states);
+        Ok(())
+    }
+
+    fn remove(&self, id: MonitorId) -> Result<(), StorageError> {
+        let mut inner = self.inner.lock();
+        if inner.remove(&id).is_some() {
+            let path = self.path(id);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StorageError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ids(&self) -> Vec<MonitorId> {
+        self.inner.lock().keys().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn exercise(repo: &dyn MonitorStateRepo) {
+        assert_eq!(repo.get(1), None);
+        repo.save(1, json!({"host:a": {"status": "OK"}}), vec![])
+            .unwrap();
+        let transitions: Vec<JsonValue> = (0..150).map(|i| json!({"n": i})).collect();
+        repo.save(1, json!({"host:a": {"status": "Alert"}}), transitions)
+            .unwrap();
+        let s = repo.get(1).unwrap();
+        assert_eq!(s.groups, json!({"host:a": {"status": "Alert"}}));
+        assert_eq!(s.history.len(), MAX_HISTORY);
+        assert_eq!(s.history[0], json!({"n": 50}));
+        assert_eq!(s.history[99], json!({"n": 149}));
+        repo.save(2, json!({}), vec![json!({"n": 0})]).unwrap();
+        assert_eq!(repo.ids(), vec![1, 2]);
+    }
+
+    #[test]
+    fn memory() {
+        let repo = MemoryMonitorStates::default();
+        exercise(&repo);
+        repo.remove(1).unwrap();
+        assert_eq!(repo.ids(), vec![2]);
+    }
+
+    #[test]
+    fn on_disk_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("states");
+        {
+            let repo = MonitorStateStore::open(&path).unwrap();
+            exercise(&repo);
+        }
+        let repo = MonitorStateStore::open(&path).unwrap();
+        let s = repo.get(1).unwrap();
+        assert_eq!(s.groups["host:a"]["status"], "Alert");
+        assert_eq!(s.history.len(), MAX_HISTORY);
+        repo.remove(1).unwrap();
+        repo.remove(7).unwrap();
+        let repo = MonitorStateStore::open(&path).unwrap();
+        assert_eq!(repo.ids(), vec![2]);
+        std::fs::write(path.join("3.json"), b"{").unwrap();
+        assert!(matches!(
+            MonitorStateStore::open(&path),
+            Err(StorageError::Corrupt { .. })
+        ));
+    }
+}
