@@ -20,6 +20,7 @@ use sightline_query::http::QueryState;
 use sightline_query::monitor::downtimes_http::{downtimes_router, DowntimeState};
 use sightline_query::monitor::eval::{evaluate_all, EvalContext};
 use sightline_query::monitor::http::{monitors_router, MonitorState};
+use sightline_query::monitor::notify::{AllowList, DeliveryConfig, Notifier};
 use sightline_query::monitor::webhooks_http::{webhooks_router, WebhookState};
 use sightline_query::spans_http::SpanQueryState;
 use sightline_query::LogQueryState;
@@ -56,6 +57,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let otlp_http_addr = parse_listen("--otlp-http-listen", &cfg.listen.otlp_http)?;
     let eval_interval =
         parse_interval(&cfg.alerts.eval_interval).context("invalid --alerts-eval-interval")?;
+    let webhook_allow = AllowList::parse(&cfg.alerts.webhook_allow)
+        .map_err(anyhow::Error::msg)
+        .context("invalid --alerts-webhook-allow")?;
     let keys = Keys::new(cfg.auth.clone());
     for addr in [
         http_addr,
@@ -278,6 +282,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         logs: Some(log_reader.clone()),
         events: event_sink,
         options: options.clone(),
+        downtimes: Some(downtimes.clone()),
+        notifier: Some(Arc::new(Notifier {
+            webhooks: webhooks.clone(),
+            states: monitor_states.clone(),
+            config: DeliveryConfig {
+                allow: webhook_allow,
+                ..DeliveryConfig::default()
+            },
+        })),
     });
     let span_query = Arc::new(SpanQueryState {
         spans: span_reader,

@@ -6,11 +6,12 @@
 //! [`MonitorStateStore`] keeps one document per monitor, `<dir>/<id>.json`:
 //!
 //! ```text
-//! {"version": 1, "groups": {"host:a": {…}}, "history": [{…}, …]}
+//! {"version": 1, "groups": {"host:a": {…}}, "history": [{…}, …], "attempts": [{…}, …]}
 //! ```
 //!
 //! rewritten atomically (temporary file, fsync, rename, fsync of the directory) when it changes, and read
-//! once at open. The history keeps the last [`MAX_HISTORY`] transitions, oldest first.
+//! once at open. The history keeps the last [`MAX_HISTORY`] transitions, oldest first; `attempts` the last
+//! [`MAX_ATTEMPTS`] notification delivery attempts, oldest first (absent in older documents).
 
 use crate::block::write_atomic;
 use crate::monitors::MonitorId;
@@ -23,6 +24,8 @@ use std::path::{Path, PathBuf};
 
 /// Most transitions kept per monitor.
 pub const MAX_HISTORY: usize = 100;
+/// Most notification delivery attempts kept per monitor.
+pub const MAX_ATTEMPTS: usize = 200;
 
 const VERSION: u32 = 1;
 
@@ -33,6 +36,9 @@ pub struct MonitorStates {
     pub groups: JsonValue,
     /// The last transitions, oldest first, at most [`MAX_HISTORY`].
     pub history: Vec<JsonValue>,
+    /// The last notification delivery attempts (opaque JSON), oldest first, at most [`MAX_ATTEMPTS`].
+    #[serde(default)]
+    pub attempts: Vec<JsonValue>,
 }
 
 impl Default for MonitorStates {
@@ -40,6 +46,7 @@ impl Default for MonitorStates {
         MonitorStates {
             groups: JsonValue::Object(Default::default()),
             history: Vec::new(),
+            attempts: Vec::new(),
         }
     }
 }
@@ -51,6 +58,13 @@ impl MonitorStates {
         self.history.extend(transitions);
         let excess = self.history.len().saturating_sub(MAX_HISTORY);
         self.history.drain(..excess);
+    }
+
+    /// Appends delivery attempts, dropping the oldest beyond [`MAX_ATTEMPTS`].
+    fn add_attempts(&mut self, attempts: Vec<JsonValue>) {
+        self.attempts.extend(attempts);
+        let excess = self.attempts.len().saturating_sub(MAX_ATTEMPTS);
+        self.attempts.drain(..excess);
     }
 }
 
@@ -65,6 +79,9 @@ pub trait MonitorStateRepo: Send + Sync {
         groups: JsonValue,
         transitions: Vec<JsonValue>,
     ) -> Result<(), StorageError>;
+    /// Appends notification delivery attempts to the monitor's record; ignored (`Ok`) if the monitor has
+    /// no saved states (e.g. deleted meanwhile).
+    fn record_attempts(&self, id: MonitorId, attempts: Vec<JsonValue>) -> Result<(), StorageError>;
     /// Forgets the monitor's states (a deleted monitor); no error if there were none.
     fn remove(&self, id: MonitorId) -> Result<(), StorageError>;
     /// Ids of the monitors with saved states.
@@ -93,6 +110,13 @@ impl MonitorStateRepo for MemoryMonitorStates {
             .entry(id)
             .or_default()
             .apply(groups, transitions);
+        Ok(())
+    }
+
+    fn record_attempts(&self, id: MonitorId, attempts: Vec<JsonValue>) -> Result<(), StorageError> {
+        if let Some(s) = self.inner.lock().get_mut(&id) {
+            s.add_attempts(attempts);
+        }
         Ok(())
     }
 
@@ -199,6 +223,29 @@ impl MonitorStateRepo for MonitorStateStore {
         Ok(())
     }
 
+    fn record_attempts(&self, id: MonitorId, attempts: Vec<JsonValue>) -> Result<(), StorageError> {
+        let mut inner = self.inner.lock();
+        let Some(old) = inner.get(&id) else {
+            return Ok(());
+        };
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let mut next = old.clone();
+        next.add_attempts(attempts);
+        let doc = Document {
+            version: VERSION,
+            states: next,
+        };
+        let bytes = serde_json::to_vec(&doc).map_err(|e| StorageError::Corrupt {
+            path: self.path(id).display().to_string(),
+            detail: e.to_string(),
+        })?;
+        write_atomic(&self.path(id), &bytes)?;
+        inner.insert(id, doc.states);
+        Ok(())
+    }
+
     fn remove(&self, id: MonitorId) -> Result<(), StorageError> {
         let mut inner = self.inner.lock();
         if inner.remove(&id).is_some() {
@@ -241,6 +288,14 @@ mod tests {
         assert_eq!(s.history[99], json!({"n": 149}));
         repo.save(2, json!({}), vec![json!({"n": 0})]).unwrap();
         assert_eq!(repo.ids(), vec![1, 2]);
+        let attempts: Vec<JsonValue> = (0..250).map(|i| json!({"a": i})).collect();
+        repo.record_attempts(1, attempts).unwrap();
+        repo.record_attempts(9, vec![json!({"a": 0})]).unwrap();
+        let s = repo.get(1).unwrap();
+        assert_eq!(s.attempts.len(), MAX_ATTEMPTS);
+        assert_eq!(s.attempts[0], json!({"a": 50}));
+        assert_eq!(s.history.len(), MAX_HISTORY);
+        assert_eq!(repo.get(9), None);
     }
 
     #[test]
@@ -263,6 +318,7 @@ mod tests {
         let s = repo.get(1).unwrap();
         assert_eq!(s.groups["host:a"]["status"], "Alert");
         assert_eq!(s.history.len(), MAX_HISTORY);
+        assert_eq!(s.attempts.len(), MAX_ATTEMPTS);
         repo.remove(1).unwrap();
         repo.remove(7).unwrap();
         let repo = MonitorStateStore::open(&path).unwrap();

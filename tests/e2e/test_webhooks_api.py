@@ -1,6 +1,6 @@
 """The webhooks integration configuration API end to end on the real binary (SPEC §7, issue #5):
 `datadog-api-client` WebhooksIntegrationApi create, get, update with rename, delete then 404; a duplicate name and
-invalid fields answered 400 naming the problem; webhooks surviving a restart. No delivery yet."""
+invalid fields answered 400 naming the problem; webhooks surviving a restart. Delivery: test_monitor_webhooks.py."""
 
 import json
 

@@ -18,8 +18,16 @@
 //! (OK, success), `[No Data] <name>` (warning), tagged `monitor_id:<id>` and the group's tags, with the group,
 //! the value and the statuses as attributes. Renotifications (same status) are kept in the history only.
 //!
-//! History entries are the serialized [`Transition`]s: `{group, from, to, value, ts, notify, renotify}`.
+//! History entries are the serialized [`Transition`]s: `{group, from, to, value, ts, notify, renotify}`, with
+//! `"muted": true` when an active downtime ([`downtime_mutes`]) mutes a transition to notify.
+//!
+//! Notifications: after a cycle, the transitions with `notify` that no downtime mutes are handed to the
+//! [`Notifier`] on a spawned task (a slow receiver does not delay evaluation); see [`super::notify`].
 
+#[cfg(doc)]
+use super::downtimes_http::downtime_mutes;
+use super::downtimes_http::Downtime;
+use super::notify::{Notification, Notifier};
 use super::state::{self, GroupState, MonitorStatus, Rules, Transition};
 use super::{parse_monitor_query, Change, EventSource, MonitorQuery, Rollup, TimeAgg};
 use crate::eval::{evaluate, EvalOptions};
@@ -27,8 +35,8 @@ use crate::logsearch::parse_search;
 use serde_json::{json, Map, Value as JsonValue};
 use sightline_model::{LogBatch, LogRecord, LogSink};
 use sightline_storage::{
-    Compute, ComputeValue, GroupBy, GroupSort, LogAggregate, LogReader, Measure, MetricReader,
-    MonitorDoc, MonitorId, MonitorRepo, MonitorStateRepo,
+    Compute, ComputeValue, DowntimeRepo, GroupBy, GroupSort, LogAggregate, LogReader, Measure,
+    MetricReader, MonitorDoc, MonitorId, MonitorRepo, MonitorStateRepo,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -49,6 +57,10 @@ pub struct EvalContext {
     /// Where transition events go.
     pub events: Arc<dyn LogSink>,
     pub options: EvalOptions,
+    /// Downtimes muting notifications; `None`: nothing is muted.
+    pub downtimes: Option<Arc<dyn DowntimeRepo>>,
+    /// Where notifications go; `None`: none are sent.
+    pub notifier: Option<Arc<Notifier>>,
 }
 
 /// What one cycle did.
@@ -64,6 +76,10 @@ pub struct CycleReport {
     pub transitions: usize,
     /// Events written.
     pub events: usize,
+    /// Transitions handed to the notifier (delivered in the background).
+    pub notifications: usize,
+    /// Transitions to notify muted by a downtime.
+    pub muted: usize,
 }
 
 /// Runs one evaluation cycle at `now_ts` (unix seconds) over every monitor. Errors of one monitor are
@@ -71,7 +87,7 @@ pub struct CycleReport {
 pub async fn evaluate_all(ctx: &Arc<EvalContext>, now_ts: i64) -> CycleReport {
     let c = ctx.clone();
     let joined = tokio::task::spawn_blocking(move || cycle(&c, now_ts)).await;
-    let (mut report, records) = match joined {
+    let (mut report, records, notifications) = match joined {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "the monitor evaluation cycle panicked");
@@ -85,13 +101,27 @@ pub async fn evaluate_all(ctx: &Arc<EvalContext>, now_ts: i64) -> CycleReport {
             Err(e) => tracing::warn!(error = %e, "cannot record {n} monitor events"),
         }
     }
+    if let Some(notifier) = &ctx.notifier {
+        if !notifications.is_empty() {
+            report.notifications = notifications.len();
+            let notifier = notifier.clone();
+            tokio::spawn(async move { notifier.deliver_all(notifications).await });
+        }
+    }
     report
 }
 
-/// The blocking part of a cycle: values, states, persistence; returns the events to write.
-fn cycle(ctx: &EvalContext, now_ts: i64) -> (CycleReport, Vec<LogRecord>) {
+/// The blocking part of a cycle: values, states, persistence; returns the events to write and the
+/// notifications to send.
+fn cycle(ctx: &EvalContext, now_ts: i64) -> (CycleReport, Vec<LogRecord>, Vec<Notification>) {
     let mut report = CycleReport::default();
     let mut records = Vec::new();
+    let mut notifications = Vec::new();
+    let downtimes: Vec<Downtime> = ctx
+        .downtimes
+        .as_ref()
+        .map(|r| r.list().iter().filter_map(Downtime::from_doc).collect())
+        .unwrap_or_default();
     let docs = ctx.monitors.list();
     let live: BTreeSet<MonitorId> = docs.iter().filter_map(doc_id).collect();
     for id in ctx.states.ids() {
@@ -103,9 +133,9 @@ fn cycle(ctx: &EvalContext, now_ts: i64) -> (CycleReport, Vec<LogRecord>) {
     }
     for doc in &docs {
         let Some(id) = doc_id(doc) else { continue };
-        match evaluate_monitor(ctx, id, doc, now_ts) {
+        match evaluate_monitor(ctx, id, doc, now_ts, &downtimes) {
             Ok(Outcome::Skipped) => report.skipped += 1,
-            Ok(Outcome::Done(transitions)) => {
+            Ok(Outcome::Done(transitions, muted)) => {
                 report.evaluated += 1;
                 report.transitions += transitions.len();
                 let name = doc.get("name").and_then(JsonValue::as_str).unwrap_or("");
@@ -115,6 +145,16 @@ fn cycle(ctx: &EvalContext, now_ts: i64) -> (CycleReport, Vec<LogRecord>) {
                         .filter(|t| t.from != t.to)
                         .map(|t| event_record(id, name, t)),
                 );
+                report.muted += muted;
+                if ctx.notifier.is_some() {
+                    notifications.extend(transitions.into_iter().filter(|t| t.notify).map(
+                        |transition| Notification {
+                            monitor_id: id,
+                            monitor: doc.clone(),
+                            transition,
+                        },
+                    ));
+                }
             }
             Err(e) => {
                 report.failed += 1;
@@ -122,7 +162,7 @@ fn cycle(ctx: &EvalContext, now_ts: i64) -> (CycleReport, Vec<LogRecord>) {
             }
         }
     }
-    (report, records)
+    (report, records, notifications)
 }
 
 fn doc_id(doc: &MonitorDoc) -> Option<MonitorId> {
@@ -131,7 +171,28 @@ fn doc_id(doc: &MonitorDoc) -> Option<MonitorId> {
 
 enum Outcome {
     Skipped,
-    Done(Vec<Transition>),
+    /// The transitions to notify that no downtime mutes, and how many were muted.
+    Done(Vec<Transition>, usize),
+}
+
+/// Whether a downtime mutes the group of monitor `id`.
+fn muted(downtimes: &[Downtime], id: MonitorId, doc: &MonitorDoc, group: &str, now: i64) -> bool {
+    if downtimes.is_empty() {
+        return false;
+    }
+    let monitor_tags: Vec<&str> = doc
+        .get("tags")
+        .and_then(JsonValue::as_array)
+        .map(|a| a.iter().filter_map(JsonValue::as_str).collect())
+        .unwrap_or_default();
+    let group_tags: Vec<&str> = if group == NO_GROUP {
+        Vec::new()
+    } else {
+        group.split(',').collect()
+    };
+    downtimes
+        .iter()
+        .any(|d| d.mutes(id, &monitor_tags, &group_tags, now))
 }
 
 fn evaluate_monitor(
@@ -139,6 +200,7 @@ fn evaluate_monitor(
     id: MonitorId,
     doc: &MonitorDoc,
     now_ts: i64,
+    downtimes: &[Downtime],
 ) -> Result<Outcome, String> {
     let kind = doc.get("type").and_then(JsonValue::as_str).unwrap_or("");
     let text = doc.get("query").and_then(JsonValue::as_str).unwrap_or("");
@@ -175,16 +237,25 @@ fn evaluate_monitor(
             values.entry(g.clone()).or_insert(Some(0.0));
         }
     }
-    let transitions = state::step(&rules, &mut groups, &values, now_ts);
+    let mut transitions = state::step(&rules, &mut groups, &values, now_ts);
     let groups_json = serde_json::to_value(&groups).map_err(|e| e.to_string())?;
-    let history = transitions
-        .iter()
-        .filter_map(|t| serde_json::to_value(t).ok())
-        .collect();
+    let mut muted_count = 0;
+    let mut history = Vec::with_capacity(transitions.len());
+    for t in &mut transitions {
+        let Ok(mut entry) = serde_json::to_value(&*t) else {
+            continue;
+        };
+        if t.notify && muted(downtimes, id, doc, &t.group, now_ts) {
+            entry["muted"] = JsonValue::Bool(true);
+            t.notify = false;
+            muted_count += 1;
+        }
+        history.push(entry);
+    }
     ctx.states
         .save(id, groups_json, history)
         .map_err(|e| e.to_string())?;
-    Ok(Outcome::Done(transitions))
+    Ok(Outcome::Done(transitions, muted_count))
 }
 
 /// This cycle's value per group over the window ending at `to`; `None`: the monitor is not evaluated.
@@ -467,6 +538,8 @@ mod tests {
             logs: None,
             events: sink.clone(),
             options: EvalOptions::default(),
+            downtimes: None,
+            notifier: None,
         });
         Fixture {
             ctx,
@@ -548,6 +621,52 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn downtime_mutes_notifications() {
+        use sightline_storage::{DowntimeRepo, MemoryDowntimes, MemoryWebhooks};
+        let f = fixture("max(last_1m):max:e2e.cpu{*} by {host} > 80");
+        let now = 1_700_000_100;
+        let downtimes = Arc::new(MemoryDowntimes::default());
+        downtimes
+            .create(
+                json!({"id": "d1", "scope": "host:a", "monitor_identifier": {"monitor_id": f.id},
+                    "schedule": {"start": "2023-01-01T00:00:00Z", "end": null}})
+                .as_object()
+                .unwrap()
+                .clone(),
+            )
+            .unwrap();
+        let notifier = Arc::new(Notifier {
+            webhooks: Arc::new(MemoryWebhooks::default()),
+            states: f.ctx.states.clone(),
+            config: Default::default(),
+        });
+        let ctx = Arc::new(EvalContext {
+            monitors: f.ctx.monitors.clone(),
+            states: f.ctx.states.clone(),
+            metrics: f.ctx.metrics.clone(),
+            logs: None,
+            events: f.ctx.events.clone(),
+            options: EvalOptions::default(),
+            downtimes: Some(downtimes),
+            notifier: Some(notifier),
+        });
+        f.metrics.apply(&MetricBatch {
+            points: vec![gauge("a", now - 20, 95.0), gauge("c", now - 20, 99.0)],
+        });
+        let r = evaluate_all(&ctx, now).await;
+        assert_eq!(
+            (r.transitions, r.muted, r.notifications),
+            (2, 1, 1),
+            "{r:?}"
+        );
+        let history = ctx.states.get(f.id).unwrap().history;
+        let a = history.iter().find(|h| h["group"] == "host:a").unwrap();
+        let c = history.iter().find(|h| h["group"] == "host:c").unwrap();
+        assert_eq!(a["muted"], true);
+        assert!(c.get("muted").is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn skips_change_and_forgets_deleted() {
         let f = fixture("change(avg(last_5m),last_5m):avg:e2e.cpu{*} > 10");
         let r = evaluate_all(&f.ctx, 1_700_000_000).await;
@@ -589,6 +708,8 @@ mod tests {
             logs: Some(logs),
             events: sink.clone(),
             options: EvalOptions::default(),
+            downtimes: None,
+            notifier: None,
         });
         let r = evaluate_all(&ctx, now).await;
         assert_eq!((r.evaluated, r.failed, r.events), (1, 0, 1), "{r:?}");

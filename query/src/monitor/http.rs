@@ -16,7 +16,9 @@
 //! `{"host:a": {"name": "host:a", "status": "Alert", "last_triggered_ts": …, "last_notified_ts": …,
 //! "last_resolved_ts": …, "last_nodata_ts": …}}` (timestamps in unix seconds, absent when never), and
 //! `state.history` the monitor's last transitions (at most 100, oldest first), each
-//! `{"group", "from", "to", "value", "ts", "notify", "renotify"}`; without it `state` is `{"groups": {}}`.
+//! `{"group", "from", "to", "value", "ts", "notify", "renotify"[, "muted"]}`, and `state.notifications` the
+//! last webhook delivery attempts (at most 200, oldest first; see [`super::notify`]); without it `state` is
+//! `{"groups": {}}`.
 //!
 //! Bad input is a 400 `{"errors":["…"]}` naming the problem (and the position, for a malformed query); an
 //! unknown id a 404 `{"errors":["monitor 123 not found"]}`.
@@ -394,7 +396,8 @@ pub fn render_with_state(
         }
         out_groups.insert(name.clone(), JsonValue::Object(o));
     }
-    out["state"] = json!({"groups": out_groups, "history": history});
+    let attempts = states.map(|s| s.attempts.as_slice()).unwrap_or_default();
+    out["state"] = json!({"groups": out_groups, "history": history, "notifications": attempts});
     out
 }
 

@@ -27,6 +27,7 @@ pub mod downtimes_http;
 pub mod eval;
 pub mod http;
 pub mod model;
+pub mod notify;
 mod parser;
 pub mod state;
 #[cfg(test)]
