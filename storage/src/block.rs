@@ -48,6 +48,32 @@ fn corrupt(path: &Path, detail: impl ToString) -> StorageError {
     }
 }
 
+/// Reads the JSON document `file` in `dir` (creating `dir` if needed): `None` when the file does not exist yet;
+/// a file that does not parse is an error, never silently replaced. The small stores (monitors, webhooks,
+/// downtimes) load with this and write with [`write_atomic`].
+pub fn read_json_doc<D: serde::de::DeserializeOwned>(
+    dir: &Path,
+    file: &str,
+) -> Result<(PathBuf, Option<D>), StorageError> {
+    let io = |p: &Path, e: std::io::Error| StorageError::Io {
+        path: p.display().to_string(),
+        source: e,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let path = dir.join(file);
+    let doc = match std::fs::read(&path) {
+        Ok(bytes) => Some(
+            serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(&path, e)),
+    };
+    Ok((path, doc))
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let tmp = path.with_extension("tmp");

@@ -136,23 +136,10 @@ impl MonitorStore {
     /// Opens (creating the directory if needed) and loads the monitors. A corrupt document is an error,
     /// never silently replaced.
     pub fn open(dir: &Path) -> Result<MonitorStore, StorageError> {
-        let io = |p: &Path, e: std::io::Error| StorageError::Io {
-            path: p.display().to_string(),
-            source: e,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let path = dir.join(MONITORS_FILE);
-        let state = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let doc: Document =
-                    serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
-                        path: path.display().to_string(),
-                        detail: e.to_string(),
-                    })?;
-                Monitors::from_document(doc, &path)?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Monitors::default(),
-            Err(e) => return Err(io(&path, e)),
+        let (path, doc) = crate::block::read_json_doc::<Document>(dir, MONITORS_FILE)?;
+        let state = match doc {
+            Some(doc) => Monitors::from_document(doc, &path)?,
+            None => Monitors::default(),
         };
         Ok(MonitorStore {
             path,
