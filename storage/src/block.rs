@@ -74,6 +74,20 @@ pub fn read_json_doc<D: serde::de::DeserializeOwned>(
     Ok((path, doc))
 }
 
+/// Writes `doc` as JSON to `path` with [`write_atomic`] (`what` names the document in errors): the partner of
+/// [`read_json_doc`].
+pub fn write_json_doc<D: serde::Serialize>(
+    path: &Path,
+    doc: &D,
+    what: &str,
+) -> Result<(), StorageError> {
+    let bytes = serde_json::to_vec(doc).map_err(|e| StorageError::Corrupt {
+        path: path.display().to_string(),
+        detail: format!("cannot serialize the {what}: {e}"),
+    })?;
+    write_atomic(path, &bytes)
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let tmp = path.with_extension("tmp");

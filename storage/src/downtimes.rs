@@ -14,7 +14,7 @@
 //! directory) on every change and read once at open. Ids look like UUIDs: the creation time in the first
 //! groups and the persisted, never reused sequence number in the last 12 hex digits, so they are unique.
 
-use crate::block::write_atomic;
+use crate::block::write_json_doc;
 use crate::StorageError;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -168,11 +168,7 @@ impl DowntimeStore {
         let mut state = self.state.lock();
         let mut next = state.clone();
         let out = change(&mut next);
-        let bytes = serde_json::to_vec(&next.to_document()).map_err(|e| StorageError::Corrupt {
-            path: self.path.display().to_string(),
-            detail: format!("cannot serialize the downtimes: {e}"),
-        })?;
-        write_atomic(&self.path, &bytes)?;
+        write_json_doc(&self.path, &next.to_document(), "downtimes")?;
         *state = next;
         Ok(out)
     }

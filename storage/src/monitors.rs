@@ -12,7 +12,7 @@
 //! once at open. Ids are allocated from 1, monotonically, and never reused: the next id is persisted, so a
 //! deleted monitor's id stays retired across restarts.
 
-use crate::block::write_atomic;
+use crate::block::write_json_doc;
 use crate::StorageError;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -152,11 +152,7 @@ impl MonitorStore {
         let mut state = self.state.lock();
         let mut next = state.clone();
         let out = change(&mut next);
-        let bytes = serde_json::to_vec(&next.to_document()).map_err(|e| StorageError::Corrupt {
-            path: self.path.display().to_string(),
-            detail: format!("cannot serialize the monitors: {e}"),
-        })?;
-        write_atomic(&self.path, &bytes)?;
+        write_json_doc(&self.path, &next.to_document(), "monitors")?;
         *state = next;
         Ok(out)
     }

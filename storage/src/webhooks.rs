@@ -13,7 +13,7 @@
 //! rewritten atomically ([`crate::block::write_atomic`]: temporary file, fsync, rename, fsync of the
 //! directory) on every change and read once at open.
 
-use crate::block::write_atomic;
+use crate::block::write_json_doc;
 use crate::StorageError;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -189,12 +189,7 @@ impl WebhookStore {
     }
 
     fn write(&self, state: &Webhooks) -> Result<(), StorageError> {
-        let bytes =
-            serde_json::to_vec(&state.to_document()).map_err(|e| StorageError::Corrupt {
-                path: self.path.display().to_string(),
-                detail: format!("cannot serialize the webhooks: {e}"),
-            })?;
-        write_atomic(&self.path, &bytes)
+        write_json_doc(&self.path, &state.to_document(), "webhooks")
     }
 }
 
