@@ -1287,8 +1287,13 @@ mod tests {
             st.last_lsn = lsn;
         }
         // The WAL noted the failure when it answered the record, so the flush neither writes a block nor
-        // truncates the WAL, and the cause is reported.
-        assert_eq!(s.flush().await.unwrap(), FlushStats::default());
+        // truncates the WAL, and the cause is reported. Depending on whether the WAL thread has already
+        // recorded the failure when the flush starts, the flush answers "nothing flushed" or refuses with the
+        // failure; both write nothing (this race made the test flaky on a loaded machine).
+        match s.flush().await {
+            Ok(stats) => assert_eq!(stats, FlushStats::default()),
+            Err(e) => assert!(e.to_string().contains("lost write"), "{e}"),
+        }
         let cause = s.failure().unwrap();
         assert!(cause.contains("lost write"), "{cause}");
         assert!(s.blocks().is_empty());
@@ -1298,7 +1303,10 @@ mod tests {
             .write_metrics(batch(&[("c", Count, 1, 1.0)]))
             .await
             .is_err());
-        assert_eq!(s.flush().await.unwrap(), FlushStats::default());
+        match s.flush().await {
+            Ok(stats) => assert_eq!(stats, FlushStats::default()),
+            Err(e) => assert!(e.to_string().contains("lost write"), "{e}"),
+        }
         assert!(s.blocks().is_empty());
     }
 
