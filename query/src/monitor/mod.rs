@@ -32,6 +32,7 @@ mod parser;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod transport;
 pub mod webhooks_http;
 
 pub use parser::parse_monitor_query;

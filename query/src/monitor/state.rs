@@ -221,6 +221,9 @@ pub struct Transition {
     pub notify: bool,
     /// A reminder every `renotify_interval` while not OK.
     pub renotify: bool,
+    /// When the group entered `from` (for a recovery: when the alert began); 0 in older records.
+    #[serde(default)]
+    pub from_since_ts: i64,
 }
 
 /// Advances every group by one evaluation cycle at `now_ts` and returns the transitions, by group name.
@@ -272,6 +275,7 @@ fn advance(
         }
     };
     let in_delay = now_ts.saturating_sub(state.first_seen_ts) < rules.new_group_delay_secs;
+    let from_since_ts = state.since_ts;
     let transition = |to: MonitorStatus, notify: bool, renotify: bool| Transition {
         group: group.to_string(),
         from: prev,
@@ -280,6 +284,7 @@ fn advance(
         ts: now_ts,
         notify,
         renotify,
+        from_since_ts,
     };
     if next != prev {
         let notify = !in_delay && (next != MonitorStatus::Ok || state.last_notified_ts.is_some());
