@@ -18,7 +18,9 @@ use sightline_model::{BatchSink, ErrorKind, LogSink, SpanSink};
 use sightline_query::eval::EvalOptions;
 use sightline_query::http::QueryState;
 use sightline_query::monitor::downtimes_http::{downtimes_router, DowntimeState};
-use sightline_query::monitor::eval::{evaluate_all, EvalContext};
+use sightline_query::monitor::eval::{
+    checkpoint, evaluate_all, resume_deliveries, EvalContext, LiveStates, StateCache,
+};
 use sightline_query::monitor::http::{monitors_router, MonitorState};
 use sightline_query::monitor::notify::{AllowList, DeliveryConfig, Notifier};
 use sightline_query::monitor::webhooks_http::{webhooks_router, WebhookState};
@@ -275,11 +277,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(sightline_ingest::datadog::events::router(log_intake))
         .layer(from_fn_with_state(keys.clone(), auth::require_write));
     let options = EvalOptions::from_limits(&cfg.limits);
+    let state_cache = Arc::new(StateCache::default());
     let eval_ctx = Arc::new(EvalContext {
         monitors: monitors.clone(),
         states: monitor_states.clone(),
         metrics: reader.clone(),
         logs: Some(log_reader.clone()),
+        spans: Some(span_reader.clone()),
+        cache: state_cache.clone(),
         events: event_sink,
         options: options.clone(),
         downtimes: Some(downtimes.clone()),
@@ -305,7 +310,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(sightline_query::spans_http::spans_router(span_query))
         .merge(monitors_router(Arc::new(MonitorState {
             repo: monitors,
-            states: monitor_states,
+            states: Arc::new(LiveStates {
+                stored: monitor_states,
+                cache: state_cache,
+            }),
         })))
         .merge(webhooks_router(Arc::new(WebhookState { repo: webhooks })))
         .merge(downtimes_router(Arc::new(DowntimeState {
@@ -399,6 +407,7 @@ async fn run_evaluator(
     interval: Duration,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
+    resume_deliveries(&ctx);
     let mut ticks = tokio::time::interval(interval);
     // Skipped ticks are not made up: a slow cycle delays the next one.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -413,6 +422,11 @@ async fn run_evaluator(
                 tracing::debug!(?r, "monitor evaluation cycle");
             }
         }
+    }
+    // Last values and mute flags not written yet.
+    let c = ctx.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || checkpoint(&c)).await {
+        tracing::warn!(error = %e, "the monitor state checkpoint panicked");
     }
 }
 

@@ -134,6 +134,30 @@ pub fn evaluate(
     reader: &dyn MetricReader,
     opts: &EvalOptions,
 ) -> Result<QueryOutput, QueryError> {
+    evaluate_in(query, from, to, reader, opts, false)
+}
+
+/// Evaluates a parsed query over `[from, to)` as one bucket starting at `from` (one point per series): a
+/// percentile aggregator gives the percentile of every sample of the window (the sketches merged), which
+/// per-interval points cannot give. Used by `percentile(last_…)` monitors.
+pub fn evaluate_window(
+    query: &Query,
+    from: i64,
+    to: i64,
+    reader: &dyn MetricReader,
+    opts: &EvalOptions,
+) -> Result<QueryOutput, QueryError> {
+    evaluate_in(query, from, to, reader, opts, true)
+}
+
+fn evaluate_in(
+    query: &Query,
+    from: i64,
+    to: i64,
+    reader: &dyn MetricReader,
+    opts: &EvalOptions,
+    one_bucket: bool,
+) -> Result<QueryOutput, QueryError> {
     for (name, t) in [("from", from), ("to", to)] {
         if !(-MAX_UNIX_SECS..=MAX_UNIX_SECS).contains(&t) {
             return Err(QueryError::BadParam(format!(
@@ -167,9 +191,17 @@ pub fn evaluate(
             .max()
             .unwrap_or(DEFAULT_NATIVE_INTERVAL);
         let explicit = terms.iter().filter_map(|t| t.explicit_interval).max();
-        let step = choose_step(base, explicit, to - from, opts.max_points);
-        let start = from.div_euclid(step) * step;
-        let n = ((to - start + step - 1) / step).max(1) as usize;
+        let (start, step, n) = if one_bucket {
+            (from, to - from, 1)
+        } else {
+            let step = choose_step(base, explicit, to - from, opts.max_points);
+            let start = from.div_euclid(step) * step;
+            (
+                start,
+                step,
+                ((to - start + step - 1) / step).max(1) as usize,
+            )
+        };
         let ctx = Ctx {
             reader,
             start,

@@ -12,6 +12,11 @@
 //! rewritten atomically (temporary file, fsync, rename, fsync of the directory) when it changes, and read
 //! once at open. The history keeps the last [`MAX_HISTORY`] transitions, oldest first; `attempts` the last
 //! [`MAX_ATTEMPTS`] notification delivery attempts, oldest first (absent in older documents).
+//!
+//! `pending` is the outbox of notifications not delivered yet (at most [`MAX_PENDING`], oldest dropped): the
+//! evaluator saves them in the same atomic write as the transitions that caused them, and the notifier
+//! removes each (by its `"key"` string) when its delivery is over. A restart re-sends what is still pending,
+//! so a crash during delivery loses nothing (at-least-once).
 
 use crate::block::write_atomic;
 use crate::monitors::MonitorId;
@@ -26,6 +31,8 @@ use std::path::{Path, PathBuf};
 pub const MAX_HISTORY: usize = 100;
 /// Most notification delivery attempts kept per monitor.
 pub const MAX_ATTEMPTS: usize = 200;
+/// Most undelivered notifications kept per monitor.
+pub const MAX_PENDING: usize = 1000;
 
 const VERSION: u32 = 1;
 
@@ -39,6 +46,9 @@ pub struct MonitorStates {
     /// The last notification delivery attempts (opaque JSON), oldest first, at most [`MAX_ATTEMPTS`].
     #[serde(default)]
     pub attempts: Vec<JsonValue>,
+    /// Notifications not delivered yet (opaque JSON, each with a `"key"` string), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<JsonValue>,
 }
 
 impl Default for MonitorStates {
@@ -47,24 +57,39 @@ impl Default for MonitorStates {
             groups: JsonValue::Object(Default::default()),
             history: Vec::new(),
             attempts: Vec::new(),
+            pending: Vec::new(),
         }
     }
 }
 
 impl MonitorStates {
-    /// Replaces the groups and appends `transitions`, dropping the oldest beyond [`MAX_HISTORY`].
-    fn apply(&mut self, groups: JsonValue, transitions: Vec<JsonValue>) {
+    /// Replaces the groups, appends `transitions` (dropping the oldest beyond [`MAX_HISTORY`]) and queues
+    /// `pending` notifications (dropping the oldest beyond [`MAX_PENDING`]).
+    fn apply(&mut self, groups: JsonValue, transitions: Vec<JsonValue>, pending: Vec<JsonValue>) {
         self.groups = groups;
         self.history.extend(transitions);
         let excess = self.history.len().saturating_sub(MAX_HISTORY);
         self.history.drain(..excess);
+        self.pending.extend(pending);
+        let excess = self.pending.len().saturating_sub(MAX_PENDING);
+        if excess > 0 {
+            tracing::warn!(
+                "{excess} undelivered monitor notifications dropped (over {MAX_PENDING})"
+            );
+        }
+        self.pending.drain(..excess);
     }
 
-    /// Appends delivery attempts, dropping the oldest beyond [`MAX_ATTEMPTS`].
-    fn add_attempts(&mut self, attempts: Vec<JsonValue>) {
+    /// Appends delivery attempts (dropping the oldest beyond [`MAX_ATTEMPTS`]) and removes the pending
+    /// notification `done`.
+    fn add_attempts(&mut self, attempts: Vec<JsonValue>, done: Option<&str>) {
         self.attempts.extend(attempts);
         let excess = self.attempts.len().saturating_sub(MAX_ATTEMPTS);
         self.attempts.drain(..excess);
+        if let Some(key) = done {
+            self.pending
+                .retain(|p| p.get("key").and_then(JsonValue::as_str) != Some(key));
+        }
     }
 }
 
@@ -78,10 +103,29 @@ pub trait MonitorStateRepo: Send + Sync {
         id: MonitorId,
         groups: JsonValue,
         transitions: Vec<JsonValue>,
+    ) -> Result<(), StorageError> {
+        self.save_with_pending(id, groups, transitions, Vec::new())
+    }
+    /// [`MonitorStateRepo::save`], also queuing `pending` notifications (the outbox), in one atomic
+    /// change.
+    fn save_with_pending(
+        &self,
+        id: MonitorId,
+        groups: JsonValue,
+        transitions: Vec<JsonValue>,
+        pending: Vec<JsonValue>,
     ) -> Result<(), StorageError>;
-    /// Appends notification delivery attempts to the monitor's record; ignored (`Ok`) if the monitor has
-    /// no saved states (e.g. deleted meanwhile).
-    fn record_attempts(&self, id: MonitorId, attempts: Vec<JsonValue>) -> Result<(), StorageError>;
+    /// Appends notification delivery attempts to the monitor's record and, with `done`, removes the
+    /// pending notification with that key; ignored (`Ok`) if the monitor has no saved states (e.g.
+    /// deleted meanwhile).
+    fn record_attempts(
+        &self,
+        id: MonitorId,
+        attempts: Vec<JsonValue>,
+        done: Option<&str>,
+    ) -> Result<(), StorageError>;
+    /// Every pending notification, by monitor, oldest first.
+    fn pending(&self) -> Vec<(MonitorId, JsonValue)>;
     /// Forgets the monitor's states (a deleted monitor); no error if there were none.
     fn remove(&self, id: MonitorId) -> Result<(), StorageError>;
     /// Ids of the monitors with saved states.
@@ -99,25 +143,35 @@ impl MonitorStateRepo for MemoryMonitorStates {
         self.inner.lock().get(&id).cloned()
     }
 
-    fn save(
+    fn save_with_pending(
         &self,
         id: MonitorId,
         groups: JsonValue,
         transitions: Vec<JsonValue>,
+        pending: Vec<JsonValue>,
     ) -> Result<(), StorageError> {
         self.inner
             .lock()
             .entry(id)
             .or_default()
-            .apply(groups, transitions);
+            .apply(groups, transitions, pending);
         Ok(())
     }
 
-    fn record_attempts(&self, id: MonitorId, attempts: Vec<JsonValue>) -> Result<(), StorageError> {
+    fn record_attempts(
+        &self,
+        id: MonitorId,
+        attempts: Vec<JsonValue>,
+        done: Option<&str>,
+    ) -> Result<(), StorageError> {
         if let Some(s) = self.inner.lock().get_mut(&id) {
-            s.add_attempts(attempts);
+            s.add_attempts(attempts, done);
         }
         Ok(())
+    }
+
+    fn pending(&self) -> Vec<(MonitorId, JsonValue)> {
+        all_pending(&self.inner.lock())
     }
 
     fn remove(&self, id: MonitorId) -> Result<(), StorageError> {
@@ -189,6 +243,34 @@ impl MonitorStateStore {
     fn path(&self, id: MonitorId) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
+
+    /// Writes the monitor's document and keeps it. Called under the lock, so two changes of one monitor
+    /// cannot reorder on disk.
+    fn write(
+        &self,
+        inner: &mut BTreeMap<MonitorId, MonitorStates>,
+        id: MonitorId,
+        states: MonitorStates,
+    ) -> Result<(), StorageError> {
+        let doc = Document {
+            version: VERSION,
+            states,
+        };
+        let bytes = serde_json::to_vec(&doc).map_err(|e| StorageError::Corrupt {
+            path: self.path(id).display().to_string(),
+            detail: e.to_string(),
+        })?;
+        write_atomic(&self.path(id), &bytes)?;
+        inner.insert(id, doc.states);
+        Ok(())
+    }
+}
+
+fn all_pending(by_id: &BTreeMap<MonitorId, MonitorStates>) -> Vec<(MonitorId, JsonValue)> {
+    by_id
+        .iter()
+        .flat_map(|(id, s)| s.pending.iter().map(|p| (*id, p.clone())))
+        .collect()
 }
 
 impl MonitorStateRepo for MonitorStateStore {
@@ -196,54 +278,43 @@ impl MonitorStateRepo for MonitorStateStore {
         self.inner.lock().get(&id).cloned()
     }
 
-    fn save(
+    fn save_with_pending(
         &self,
         id: MonitorId,
         groups: JsonValue,
         transitions: Vec<JsonValue>,
+        pending: Vec<JsonValue>,
     ) -> Result<(), StorageError> {
         let mut inner = self.inner.lock();
         let old = inner.get(&id);
-        if transitions.is_empty() && old.is_some_and(|s| s.groups == groups) {
+        if transitions.is_empty() && pending.is_empty() && old.is_some_and(|s| s.groups == groups) {
             return Ok(());
         }
         let mut next = old.cloned().unwrap_or_default();
-        next.apply(groups, transitions);
-        let doc = Document {
-            version: VERSION,
-            states: next,
-        };
-        let bytes = serde_json::to_vec(&doc).map_err(|e| StorageError::Corrupt {
-            path: self.path(id).display().to_string(),
-            detail: e.to_string(),
-        })?;
-        // Written under the lock, so two saves of one monitor cannot reorder on disk.
-        write_atomic(&self.path(id), &bytes)?;
-        inner.insert(id, doc.states);
-        Ok(())
+        next.apply(groups, transitions, pending);
+        self.write(&mut inner, id, next)
     }
 
-    fn record_attempts(&self, id: MonitorId, attempts: Vec<JsonValue>) -> Result<(), StorageError> {
+    fn record_attempts(
+        &self,
+        id: MonitorId,
+        attempts: Vec<JsonValue>,
+        done: Option<&str>,
+    ) -> Result<(), StorageError> {
         let mut inner = self.inner.lock();
         let Some(old) = inner.get(&id) else {
             return Ok(());
         };
-        if attempts.is_empty() {
+        if attempts.is_empty() && done.is_none() {
             return Ok(());
         }
         let mut next = old.clone();
-        next.add_attempts(attempts);
-        let doc = Document {
-            version: VERSION,
-            states: next,
-        };
-        let bytes = serde_json::to_vec(&doc).map_err(|e| StorageError::Corrupt {
-            path: self.path(id).display().to_string(),
-            detail: e.to_string(),
-        })?;
-        write_atomic(&self.path(id), &bytes)?;
-        inner.insert(id, doc.states);
-        Ok(())
+        next.add_attempts(attempts, done);
+        self.write(&mut inner, id, next)
+    }
+
+    fn pending(&self) -> Vec<(MonitorId, JsonValue)> {
+        all_pending(&self.inner.lock())
     }
 
     fn remove(&self, id: MonitorId) -> Result<(), StorageError> {
@@ -289,13 +360,23 @@ mod tests {
         repo.save(2, json!({}), vec![json!({"n": 0})]).unwrap();
         assert_eq!(repo.ids(), vec![1, 2]);
         let attempts: Vec<JsonValue> = (0..250).map(|i| json!({"a": i})).collect();
-        repo.record_attempts(1, attempts).unwrap();
-        repo.record_attempts(9, vec![json!({"a": 0})]).unwrap();
+        repo.record_attempts(1, attempts, None).unwrap();
+        repo.record_attempts(9, vec![json!({"a": 0})], None)
+            .unwrap();
         let s = repo.get(1).unwrap();
         assert_eq!(s.attempts.len(), MAX_ATTEMPTS);
         assert_eq!(s.attempts[0], json!({"a": 50}));
         assert_eq!(s.history.len(), MAX_HISTORY);
         assert_eq!(repo.get(9), None);
+        // The outbox: queued with a save, removed by key when delivered.
+        let p = |k: &str| json!({"key": k, "n": {"group": "host:a"}});
+        repo.save_with_pending(2, json!({}), vec![], vec![p("k1"), p("k2")])
+            .unwrap();
+        assert_eq!(repo.pending(), vec![(2, p("k1")), (2, p("k2"))]);
+        repo.record_attempts(2, vec![json!({"a": 1})], Some("k1"))
+            .unwrap();
+        assert_eq!(repo.pending(), vec![(2, p("k2"))]);
+        assert_eq!(repo.get(2).unwrap().attempts, vec![json!({"a": 1})]);
     }
 
     #[test]
@@ -319,6 +400,7 @@ mod tests {
         assert_eq!(s.groups["host:a"]["status"], "Alert");
         assert_eq!(s.history.len(), MAX_HISTORY);
         assert_eq!(s.attempts.len(), MAX_ATTEMPTS);
+        assert_eq!(repo.pending().len(), 1, "the outbox survives a reopen");
         repo.remove(1).unwrap();
         repo.remove(7).unwrap();
         let repo = MonitorStateStore::open(&path).unwrap();

@@ -7,8 +7,11 @@
 //!
 //! ```text
 //! {"version": 1, "webhooks": [{"name": "ops", "url": "https://…", "payload": null, "custom_headers": null,
-//!   "encode_as": "json"}, …]}
+//!   "encode_as": "json", "format": "datadog"}, …]}
 //! ```
+//!
+//! `encode_as` and `format` were added after version 1 was written: a document without them loads with their
+//! defaults (`json`, `datadog`).
 //!
 //! rewritten atomically ([`crate::block::write_atomic`]: temporary file, fsync, rename, fsync of the
 //! directory) on every change and read once at open.
@@ -41,6 +44,39 @@ impl WebhookEncoding {
     }
 }
 
+/// What a webhook sends: Datadog's payload (the `payload` template, or Datadog's default payload), or one of
+/// the built-in formats (an Alertmanager webhook v4 message, a Slack incoming-webhook message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    #[default]
+    Datadog,
+    Alertmanager,
+    Slack,
+}
+
+impl WebhookFormat {
+    /// Every format, in the order error messages list them.
+    pub const ALL: [WebhookFormat; 3] = [
+        WebhookFormat::Datadog,
+        WebhookFormat::Alertmanager,
+        WebhookFormat::Slack,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Datadog => "datadog",
+            WebhookFormat::Alertmanager => "alertmanager",
+            WebhookFormat::Slack => "slack",
+        }
+    }
+
+    /// The format named `name` (exact, lowercase), if any.
+    pub fn parse(name: &str) -> Option<WebhookFormat> {
+        WebhookFormat::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+}
+
 /// One webhook, as configured through the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {
@@ -53,6 +89,9 @@ pub struct Webhook {
     pub custom_headers: Option<String>,
     #[serde(default)]
     pub encode_as: WebhookEncoding,
+    /// What to send; absent in documents written before formats existed.
+    #[serde(default)]
+    pub format: WebhookFormat,
 }
 
 /// The result of a change that may collide with another name or miss its target.
@@ -262,6 +301,7 @@ mod tests {
             payload: None,
             custom_headers: None,
             encode_as: WebhookEncoding::Json,
+            format: WebhookFormat::Datadog,
         }
     }
 
@@ -404,14 +444,47 @@ mod tests {
             payload: Some(r#"{"t": "$ALERT_TITLE"}"#.into()),
             custom_headers: Some(r#"{"X-Token": "abc"}"#.into()),
             encode_as: WebhookEncoding::Form,
+            format: WebhookFormat::Datadog,
         };
-        WebhookStore::open(dir.path())
-            .unwrap()
-            .create(w.clone())
-            .unwrap();
+        let am = Webhook {
+            name: "am".into(),
+            url: "http://am:9093/hook".into(),
+            payload: None,
+            custom_headers: None,
+            encode_as: WebhookEncoding::Json,
+            format: WebhookFormat::Alertmanager,
+        };
+        let store = WebhookStore::open(dir.path()).unwrap();
+        store.create(w.clone()).unwrap();
+        store.create(am.clone()).unwrap();
+        drop(store);
         let again = WebhookStore::open(dir.path()).unwrap();
         assert_eq!(again.get("ops-team_1"), Some(w));
+        assert_eq!(again.get("am"), Some(am));
         assert!(!dir.path().join("webhooks.tmp").exists());
+    }
+
+    #[test]
+    fn webhooks_of_older_documents_load_with_defaults() {
+        // A version 1 document written before `encode_as` and `format` existed.
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"{"version": 1, "webhooks": [{"name": "ops", "url": "http://h/x", "payload": "{\"a\": 1}", "custom_headers": null}]}"#;
+        std::fs::write(dir.path().join(WEBHOOKS_FILE), text).unwrap();
+        let store = WebhookStore::open(dir.path()).unwrap();
+        let w = store.get("ops").unwrap();
+        assert_eq!(
+            (w.encode_as, w.format, w.payload.as_deref()),
+            (
+                WebhookEncoding::Json,
+                WebhookFormat::Datadog,
+                Some(r#"{"a": 1}"#)
+            )
+        );
+        for f in WebhookFormat::ALL {
+            assert_eq!(WebhookFormat::parse(f.as_str()), Some(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
+        }
+        assert_eq!(WebhookFormat::parse("Slack"), None);
     }
 
     #[test]

@@ -6,7 +6,9 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,63 @@ def make_server(tmp_path):
     yield make
     for s in started:
         s.stop()
+
+
+class WebhookReceiver:
+    """A local HTTP server on 127.0.0.1 recording every request posted to it (`requests`: dicts with `path`,
+    `body` (parsed JSON, or the text when not JSON) and lower-cased `headers`). `answers` holds the answers to
+    the first requests, in turn: an HTTP status, or "hang" (no answer until the receiver stops); later
+    requests get 200."""
+
+    def __init__(self):
+        self.requests = []
+        self.answers = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("content-length", "0"))
+                raw = self.rfile.read(n).decode()
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = raw
+                with receiver._lock:
+                    receiver.requests.append(
+                        {"path": self.path, "body": body, "headers": {k.lower(): v for k, v in self.headers.items()}}
+                    )
+                    answer = receiver.answers.pop(0) if receiver.answers else 200
+                if answer == "hang":
+                    receiver._stop.wait(60)
+                    return
+                self.send_response(answer)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/hook"
+
+    def bodies(self, path=None):
+        """The bodies received so far (at `path` only, when given)."""
+        with self._lock:
+            return [r["body"] for r in self.requests if path is None or r["path"] == path]
+
+    def stop(self):
+        self._stop.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def webhook_receiver():
+    r = WebhookReceiver()
+    yield r
+    r.stop()

@@ -4,11 +4,6 @@ multi-alert `by {host}` fires for the host over the threshold, with the template
 containing `Recovered` when the value drops; a second webhook pointing at a private address is refused, and
 every attempt shows in `state.notifications` of `MonitorsApi.get_monitor(id, group_states="all")`."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import pytest
 from datadog.dogstatsd.base import DogStatsd
 from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
@@ -24,33 +19,8 @@ MESSAGE = ("{{#is_alert}}hot {{host.name}}{{/is_alert}}{{#is_recovery}}Recovered
            " @webhook-ops @webhook-blocked")
 
 
-@pytest.fixture
-def receiver():
-    """A local HTTP server recording the JSON bodies it is posted; yields (url, bodies)."""
-    bodies = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            n = int(self.headers.get("content-length", "0"))
-            raw = self.rfile.read(n)
-            bodies.append({"body": json.loads(raw), "headers": {k.lower(): v for k, v in self.headers.items()}})
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/hook", bodies
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def test_webhook_gets_alert_then_recovery(make_server, receiver):
-    url, bodies = receiver
+def test_webhook_gets_alert_then_recovery(make_server, webhook_receiver):
+    url, bodies = webhook_receiver.url, webhook_receiver.requests
     server = make_server(
         extra_args=["--alerts-eval-interval", "1s", "--alerts-webhook-allow", "127.0.0.1/32"]
     ).start()

@@ -118,6 +118,10 @@ pub struct Downtime {
     pub start: i64,
     pub end: Option<i64>,
     pub canceled: Option<i64>,
+    /// Statuses (`alert`, `no data`, `warn`) a group it muted notifies when it ends.
+    pub notify_end_states: Vec<String>,
+    /// How it must end (`expired`, `canceled`) for that notification.
+    pub notify_end_types: Vec<String>,
 }
 
 impl Downtime {
@@ -130,6 +134,16 @@ impl Downtime {
         let start = stored_time(schedule.get("start"))??;
         let end = stored_time(schedule.get("end"))?;
         let canceled = stored_time(doc.get("canceled"))?;
+        let list = |key: &str, default: &[&str]| -> Vec<String> {
+            match doc.get(key).and_then(JsonValue::as_array) {
+                Some(a) => a
+                    .iter()
+                    .filter_map(JsonValue::as_str)
+                    .map(str::to_string)
+                    .collect(),
+                None => default.iter().map(|s| s.to_string()).collect(),
+            }
+        };
         Some(Downtime {
             id,
             scope,
@@ -137,7 +151,22 @@ impl Downtime {
             start,
             end,
             canceled,
+            notify_end_states: list("notify_end_states", &NOTIFY_END_STATES),
+            notify_end_types: list("notify_end_types", &["expired"]),
         })
+    }
+
+    /// Whether a group it muted, now in `status` (`alert`, `warn`, `no data`), is notified at `now` because
+    /// this downtime ended the way `notify_end_types` asks (canceled, or expired); `false` while it is
+    /// active or scheduled.
+    pub fn notifies_end(&self, status: &str, now: i64) -> bool {
+        let how = match self.status(now) {
+            DowntimeStatus::Canceled => "canceled",
+            DowntimeStatus::Ended => "expired",
+            _ => return false,
+        };
+        self.notify_end_types.iter().any(|t| t == how)
+            && self.notify_end_states.iter().any(|s| s == status)
     }
 
     /// The status at `now` (unix seconds).

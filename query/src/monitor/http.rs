@@ -14,9 +14,11 @@
 //! (`No Data` before any group has data). With `group_states` (`all`, or a comma-separated list of statuses
 //! such as `alert,warn,no data`), `state.groups` holds Datadog's `MonitorStateGroup` per group,
 //! `{"host:a": {"name": "host:a", "status": "Alert", "last_triggered_ts": …, "last_notified_ts": …,
-//! "last_resolved_ts": …, "last_nodata_ts": …}}` (timestamps in unix seconds, absent when never), and
+//! "last_resolved_ts": …, "last_nodata_ts": …}}` (timestamps in unix seconds, absent when never), plus
+//! Sightline's `last_value` (the group's value at its last evaluation with data) and `last_data_ts`; and
 //! `state.history` the monitor's last transitions (at most 100, oldest first), each
-//! `{"group", "from", "to", "value", "ts", "notify", "renotify"[, "muted"]}`, and `state.notifications` the
+//! `{"group", "from", "to", "value", "ts", "notify", "renotify", "from_since_ts"[, "muted"][,
+//! "downtime_ended"]}`, and `state.notifications` the
 //! last webhook delivery attempts (at most 200, oldest first; see [`super::notify`]); without it `state` is
 //! `{"groups": {}}`.
 //!
@@ -394,6 +396,12 @@ pub fn render_with_state(
         if let Some(ts) = g.last_notified_ts {
             o.insert("last_notified_ts".into(), json!(ts));
         }
+        if let Some(v) = g.last_value {
+            o.insert("last_value".into(), json!(v));
+        }
+        if let Some(ts) = g.last_data_ts {
+            o.insert("last_data_ts".into(), json!(ts));
+        }
         out_groups.insert(name.clone(), JsonValue::Object(o));
     }
     let attempts = states.map(|s| s.attempts.as_slice()).unwrap_or_default();
@@ -571,9 +579,10 @@ mod tests {
             body["state"]["groups"],
             json!({
                 "host:a": {"name": "host:a", "status": "Alert", "last_triggered_ts": 300,
-                           "last_notified_ts": 300},
+                           "last_notified_ts": 300, "last_value": 1.0, "last_data_ts": 300},
                 "host:b": {"name": "host:b", "status": "OK", "last_triggered_ts": 200,
-                           "last_resolved_ts": 250, "last_notified_ts": 250},
+                           "last_resolved_ts": 250, "last_notified_ts": 250, "last_value": 1.0,
+                           "last_data_ts": 250},
             })
         );
         assert_eq!(body["state"]["history"].as_array().unwrap().len(), 3);

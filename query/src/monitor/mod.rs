@@ -25,6 +25,7 @@
 
 pub mod downtimes_http;
 pub mod eval;
+pub mod formats;
 pub mod http;
 pub mod model;
 pub mod notify;

@@ -9,7 +9,10 @@
 //! - Payload ([`render_payload`]): the webhook's `payload` template, or Datadog's default payload
 //!   ([`DEFAULT_PAYLOAD`]), with Datadog's `$VARIABLES` ([`variables`]) substituted: inside a JSON string as
 //!   escaped string content, elsewhere as a JSON string. `encode_as: form` sends the top-level fields of the
-//!   result as `application/x-www-form-urlencoded`. `custom_headers` (a JSON object) are added.
+//!   result as `application/x-www-form-urlencoded`. `custom_headers` (a JSON object) are added. That is the
+//!   webhook `format` `datadog` (the default); the built-in formats ignore `payload` and send JSON built by
+//!   [`super::formats`]: `alertmanager` an Alertmanager webhook v4 message (`receiver` = the webhook's
+//!   name, `externalURL` = the link base), `slack` a Slack incoming-webhook `{"text": …}` ([`prepare`]).
 //! - Delivery ([`Notifier`]): `POST` over HTTP/1.1 with a timeout (10 s), retried after 5xx answers,
 //!   timeouts and connection errors with a backoff (0.5 s, 1 s, 2 s: at most 4 attempts). Redirects are not
 //!   followed (a 3xx is recorded as a failure). Only `http://` targets: `https://` is refused (no TLS client
@@ -23,10 +26,12 @@
 //! as `state.notifications` by `GET /api/v1/monitor/{id}?group_states=all`, each
 //! `{"ts", "webhook", "group", "transition", "attempt", "status", "error", "duration_ms", "ok"}`.
 
+use super::formats;
 use super::state::{MonitorStatus, Transition};
 use super::transport::{resolve_target, send_once, AttemptResult};
 use super::{parse_monitor_query, MonitorQuery};
 use serde_json::{json, Value as JsonValue};
+use sightline_storage::webhooks::WebhookFormat;
 use sightline_storage::{
     MonitorDoc, MonitorId, MonitorStateRepo, Webhook, WebhookEncoding, WebhookRepo,
 };
@@ -42,8 +47,52 @@ pub const DEFAULT_PAYLOAD: &str = r#"{"body": $EVENT_MSG, "last_updated": $LAST_
 #[derive(Debug, Clone)]
 pub struct Notification {
     pub monitor_id: MonitorId,
+    /// The monitor as it was when the transition happened.
     pub monitor: MonitorDoc,
     pub transition: Transition,
+    /// Names the notification in the monitor's outbox (`<ts>:<group>:<status>`).
+    pub key: String,
+}
+
+impl Notification {
+    pub fn new(monitor_id: MonitorId, monitor: MonitorDoc, transition: Transition) -> Notification {
+        let key = format!(
+            "{}:{}:{}",
+            transition.ts,
+            transition.group,
+            transition.to.as_str()
+        );
+        Notification {
+            monitor_id,
+            monitor,
+            transition,
+            key,
+        }
+    }
+
+    /// The outbox entry ([`MonitorStateRepo::save_with_pending`]).
+    pub fn to_pending(&self) -> JsonValue {
+        json!({"key": self.key, "monitor": self.monitor, "transition": self.transition})
+    }
+
+    /// Reads an outbox entry back; `None` (logged) if it is not one.
+    pub fn from_pending(monitor_id: MonitorId, p: &JsonValue) -> Option<Notification> {
+        let parsed = (|| {
+            let key = p.get("key")?.as_str()?.to_string();
+            let monitor = p.get("monitor")?.as_object()?.clone();
+            let transition = serde_json::from_value(p.get("transition")?.clone()).ok()?;
+            Some(Notification {
+                monitor_id,
+                monitor,
+                transition,
+                key,
+            })
+        })();
+        if parsed.is_none() {
+            tracing::warn!(monitor_id, "an unreadable pending notification is skipped");
+        }
+        parsed
+    }
 }
 
 /// `@webhook-<name>` mentions of a message, in order, without duplicates.
@@ -391,18 +440,31 @@ pub struct Prepared {
     pub headers: Vec<(String, String)>,
 }
 
-/// Builds the request of `webhook` for the variables `vars`.
+/// Builds the request of `webhook` for the notification `n`, whose variables are `vars`; `link_base` is the
+/// Alertmanager `externalURL`. The `datadog` format renders the payload template (or Datadog's default
+/// payload) and honours `encode_as`; the built-in formats always send JSON.
 pub fn prepare(
     webhook: &Webhook,
+    n: &Notification,
     vars: &BTreeMap<&'static str, String>,
+    link_base: &str,
 ) -> Result<Prepared, String> {
-    let template = webhook
-        .payload
-        .as_deref()
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or(DEFAULT_PAYLOAD);
-    let body = render_payload(template, vars);
-    let (body, content_type) = match webhook.encode_as {
+    let (body, encoding) = match webhook.format {
+        WebhookFormat::Datadog => {
+            let template = webhook
+                .payload
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .unwrap_or(DEFAULT_PAYLOAD);
+            (render_payload(template, vars), webhook.encode_as)
+        }
+        WebhookFormat::Alertmanager => (
+            formats::alertmanager_v4(n, vars, &webhook.name, link_base).to_string(),
+            WebhookEncoding::Json,
+        ),
+        WebhookFormat::Slack => (formats::slack(n, vars).to_string(), WebhookEncoding::Json),
+    };
+    let (body, content_type) = match encoding {
         WebhookEncoding::Json => (body, "application/json"),
         WebhookEncoding::Form => {
             let parsed: JsonValue = serde_json::from_str(&body)
@@ -599,17 +661,16 @@ pub struct Notifier {
 
 impl Notifier {
     /// Delivers each notification to the webhooks its monitor message mentions, one after the other, and
-    /// records the attempts.
+    /// records the attempts, removing the notification from the monitor's outbox.
     pub async fn deliver_all(&self, notifications: Vec<Notification>) {
         for n in notifications {
             let attempts = self.deliver(&n).await;
-            if attempts.is_empty() {
-                continue;
-            }
             let states = self.states.clone();
             let id = n.monitor_id;
-            let saved =
-                tokio::task::spawn_blocking(move || states.record_attempts(id, attempts)).await;
+            let saved = tokio::task::spawn_blocking(move || {
+                states.record_attempts(id, attempts, Some(&n.key))
+            })
+            .await;
             match saved {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -661,7 +722,7 @@ impl Notifier {
                 ));
                 continue;
             };
-            let prepared = match prepare(&webhook, &vars) {
+            let prepared = match prepare(&webhook, n, &vars, &self.config.link_base) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(monitor_id = n.monitor_id, webhook = %name, error = %e, "bad webhook");
@@ -783,10 +844,10 @@ mod tests {
             "message": "{{#is_alert}}hot {{host.name}}{{/is_alert}}{{#is_recovery}}Recovered \"{{host.name}}\"{{/is_recovery}} @webhook-ops",
             "tags": ["team:x"], "priority": 2,
         });
-        Notification {
-            monitor_id: 7,
-            monitor: monitor.as_object().unwrap().clone(),
-            transition: Transition {
+        Notification::new(
+            7,
+            monitor.as_object().unwrap().clone(),
+            Transition {
                 group: "host:a".into(),
                 from,
                 to,
@@ -796,7 +857,18 @@ mod tests {
                 renotify: false,
                 from_since_ts: 1_699_999_000,
             },
-        }
+        )
+    }
+
+    #[test]
+    fn outbox_entries_round_trip() {
+        let n = notification(MonitorStatus::Alert, MonitorStatus::Ok);
+        assert_eq!(n.key, "1700000000:host:a:Alert");
+        let back = Notification::from_pending(7, &n.to_pending()).unwrap();
+        assert_eq!(back.key, n.key);
+        assert_eq!(back.transition, n.transition);
+        assert_eq!(back.monitor, n.monitor);
+        assert!(Notification::from_pending(7, &json!({"key": 1})).is_none());
     }
 
     #[test]
@@ -849,13 +921,40 @@ mod tests {
             payload: Some(r#"{"a": "$ALERT_TRANSITION", "n": 1}"#.into()),
             custom_headers: Some(r#"{"X-Token": "t"}"#.into()),
             encode_as: WebhookEncoding::Form,
+            format: WebhookFormat::Datadog,
         };
-        let p = prepare(&w, &v).unwrap();
+        let base = "http://s:7800";
+        let p = prepare(&w, &n, &v, base).unwrap();
         assert_eq!(p.body, "a=Recovered&n=1");
         assert_eq!(p.content_type, "application/x-www-form-urlencoded");
         assert_eq!(p.headers, vec![("X-Token".to_string(), "t".to_string())]);
+
+        // The built-in formats send JSON (whatever `payload` and `encode_as` say), with the custom headers.
+        let mut bodies = Vec::new();
+        for format in [WebhookFormat::Alertmanager, WebhookFormat::Slack] {
+            w.format = format;
+            let p = prepare(&w, &n, &v, base).unwrap();
+            assert_eq!(p.content_type, "application/json", "{format:?}");
+            assert_eq!(p.headers, vec![("X-Token".to_string(), "t".to_string())]);
+            bodies.push(serde_json::from_str::<JsonValue>(&p.body).unwrap());
+        }
+        let (am, slack) = (&bodies[0], &bodies[1]);
+        assert_eq!(
+            (
+                &am["version"],
+                &am["receiver"],
+                &am["externalURL"],
+                &am["status"]
+            ),
+            (&json!("4"), &json!("ops"), &json!(base), &json!("resolved"))
+        );
+        assert!(
+            slack["text"].as_str().unwrap().contains("Recovered"),
+            "{slack}"
+        );
+        w.format = WebhookFormat::Datadog;
         w.custom_headers = Some("[1]".into());
-        assert!(prepare(&w, &v).is_err());
+        assert!(prepare(&w, &n, &v, base).is_err());
     }
 
     #[test]
@@ -980,6 +1079,7 @@ mod tests {
                 payload: None,
                 custom_headers: Some(r#"{"X-Token": "secret"}"#.into()),
                 encode_as: WebhookEncoding::Json,
+                format: WebhookFormat::Datadog,
             })
             .unwrap();
         let states = Arc::new(MemoryMonitorStates::default());

@@ -23,7 +23,7 @@
 use super::{Comparator, MonitorQuery};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as JsonValue};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The status of one group (or, with [`overall`], of the monitor), serialized with Datadog's names.
@@ -192,6 +192,11 @@ pub struct GroupState {
     pub first_seen_ts: i64,
     /// When the current status was last notified (or renotified); `None`: not notified yet.
     pub last_notified_ts: Option<i64>,
+    /// The downtime that muted the group at the last evaluation (set and cleared by the evaluator): when it
+    /// ends (expires, or is canceled) with the group in one of its `notify_end_states`, one notification
+    /// goes out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime: Option<String>,
 }
 
 impl GroupState {
@@ -203,6 +208,7 @@ impl GroupState {
             last_data_ts: None,
             first_seen_ts: now_ts,
             last_notified_ts: None,
+            downtime: None,
         }
     }
 }
@@ -226,24 +232,46 @@ pub struct Transition {
     pub from_since_ts: i64,
 }
 
+/// What one evaluation cycle saw, per group name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    /// This cycle's value (`None`: no data in the window). Groups with a state but absent here have no data
+    /// either.
+    pub values: BTreeMap<String, Option<f64>>,
+    /// When the newest data of a group was (unix seconds); groups absent here take the evaluation time.
+    /// `no_data_timeframe` counts from it.
+    pub newest_ts: BTreeMap<String, i64>,
+    /// Groups left as they are this cycle (`require_full_window` with a partial window).
+    pub skip: BTreeSet<String>,
+}
+
 /// Advances every group by one evaluation cycle at `now_ts` and returns the transitions, by group name.
-/// `values` holds this cycle's value per group (`None`: no data in the window); groups with a state but
-/// absent from `values` have no data either.
 pub fn step(
     rules: &Rules,
     states: &mut BTreeMap<String, GroupState>,
-    values: &BTreeMap<String, Option<f64>>,
+    observed: &Observed,
     now_ts: i64,
 ) -> Vec<Transition> {
+    let (values, skip) = (&observed.values, &observed.skip);
     for (group, value) in values {
-        if value.is_some_and(|v| !v.is_nan()) && !states.contains_key(group) {
+        if value.is_some_and(|v| !v.is_nan())
+            && !states.contains_key(group)
+            && !skip.contains(group)
+        {
             states.insert(group.clone(), GroupState::new(now_ts));
         }
     }
     let mut out = Vec::new();
     for (group, state) in states.iter_mut() {
+        if skip.contains(group) {
+            continue;
+        }
         let value = values.get(group).copied().flatten().filter(|v| !v.is_nan());
-        if let Some(t) = advance(rules, group, state, value, now_ts) {
+        let data_ts = observed
+            .newest_ts
+            .get(group)
+            .map_or(now_ts, |&t| t.min(now_ts));
+        if let Some(t) = advance(rules, group, state, value, data_ts, now_ts) {
             out.push(t);
         }
     }
@@ -255,13 +283,14 @@ fn advance(
     group: &str,
     state: &mut GroupState,
     value: Option<f64>,
+    data_ts: i64,
     now_ts: i64,
 ) -> Option<Transition> {
     let prev = state.status;
     let next = match value {
         Some(v) => {
             state.last_value = Some(v);
-            state.last_data_ts = Some(now_ts);
+            state.last_data_ts = Some(data_ts);
             rules.classify(prev, v)
         }
         None => {
@@ -353,9 +382,11 @@ mod tests {
         let mut states = BTreeMap::new();
         let mut got = Vec::new();
         for (ts, values) in cycles {
-            let values: BTreeMap<String, Option<f64>> =
-                values.iter().map(|(g, v)| (g.to_string(), *v)).collect();
-            for t in step(rules, &mut states, &values, *ts) {
+            let observed = Observed {
+                values: values.iter().map(|(g, v)| (g.to_string(), *v)).collect(),
+                ..Observed::default()
+            };
+            for t in step(rules, &mut states, &observed, *ts) {
                 let value = t.value.map_or("-".to_string(), |v| v.to_string());
                 let notify = if t.notify { "notify" } else { "silent" };
                 let renotify = if t.renotify { " renotify" } else { "" };
@@ -678,8 +709,69 @@ mod tests {
             last_data_ts: Some(4),
             first_seen_ts: 1,
             last_notified_ts: None,
+            downtime: None,
         };
         let text = serde_json::to_string(&g).unwrap();
+        assert!(!text.contains("downtime"), "{text}");
         assert_eq!(serde_json::from_str::<GroupState>(&text).unwrap(), g);
+        let muted = GroupState {
+            downtime: Some("d1".into()),
+            ..g
+        };
+        let text = serde_json::to_string(&muted).unwrap();
+        assert_eq!(serde_json::from_str::<GroupState>(&text).unwrap(), muted);
+    }
+
+    #[test]
+    fn skipped_groups_keep_their_state() {
+        let r = gt(80.0);
+        let mut states = BTreeMap::new();
+        let seen = |x: f64, skip: &[&str]| Observed {
+            values: [("a".to_string(), Some(x)), ("b".to_string(), Some(x))]
+                .into_iter()
+                .collect(),
+            skip: skip.iter().map(|g| g.to_string()).collect(),
+            ..Observed::default()
+        };
+        // A partial window for a new group: not created yet.
+        let t = step(&r, &mut states, &seen(90.0, &["a"]), 10);
+        assert_eq!(t.len(), 1);
+        assert!(!states.contains_key("a"));
+        step(&r, &mut states, &seen(90.0, &[]), 20);
+        assert_eq!(states["a"].status, Alert);
+        // Skipped while alerting: neither recovers nor goes to No Data.
+        let skip_a = Observed {
+            skip: ["a".to_string()].into_iter().collect(),
+            ..Observed::default()
+        };
+        let t = step(&r, &mut states, &skip_a, 30);
+        assert_eq!(states["a"].status, Alert);
+        assert!(t.iter().all(|t| t.group != "a"));
+    }
+
+    #[test]
+    fn no_data_counts_from_the_newest_data() {
+        let r = Rules {
+            notify_no_data: true,
+            no_data_timeframe_secs: Some(60),
+            ..gt(80.0)
+        };
+        let mut states = BTreeMap::new();
+        let seen = |v: Option<f64>, newest: Option<i64>| Observed {
+            values: [("a".to_string(), v)].into_iter().collect(),
+            newest_ts: newest.map(|t| ("a".to_string(), t)).into_iter().collect(),
+            ..Observed::default()
+        };
+        step(&r, &mut states, &seen(Some(1.0), Some(95)), 100);
+        assert_eq!(states["a"].last_data_ts, Some(95));
+        // The point stays in the window until 160; then no data: 60 s after 95 is already over.
+        step(&r, &mut states, &seen(Some(1.0), Some(95)), 150);
+        assert_eq!(states["a"].status, OK);
+        let t = step(&r, &mut states, &seen(None, None), 160);
+        assert_eq!(t.len(), 1);
+        assert_eq!(states["a"].status, NoData);
+        // A newest time in the future is clamped to the evaluation time.
+        step(&r, &mut states, &seen(Some(1.0), Some(10_000)), 170);
+        assert_eq!(states["a"].last_data_ts, Some(170));
     }
 }

@@ -7,7 +7,9 @@
 //! - `DELETE …/webhooks/{webhook_name}`: 200 with an empty body (as Datadog; the client expects no body).
 //!
 //! A webhook is answered as `{"name", "url", "encode_as": "json"|"form", "payload": string|null,
-//! "custom_headers": string|null}`. Unknown request fields are ignored.
+//! "custom_headers": string|null}`, plus `"format"` when it is not the default `datadog` (so Datadog's
+//! clients, whose model has no `format`, read every other webhook as before). Unknown request fields are
+//! ignored.
 //!
 //! Validation ([`check_webhook`]; every failure is a 400 `{"errors":["…"]}` naming the field):
 //! - `name`: 1 to [`MAX_NAME_LEN`] characters of `[A-Za-z0-9_-]` (what Datadog accepts in `@webhook-<name>`);
@@ -21,6 +23,10 @@
 //! - `custom_headers`: a JSON object whose values are strings, names HTTP tokens, values without control
 //!   characters;
 //! - `encode_as`: `json` (default) or `form`;
+//! - `format` (a Sightline extension): `datadog` (default: the `payload` template or Datadog's default
+//!   payload), `alertmanager` (Alertmanager webhook v4) or `slack` (Slack incoming webhook), see
+//!   [`super::formats`]; the built-in formats build their own JSON body, so they refuse a `payload` and
+//!   `encode_as: form`; `custom_headers` apply to every format. `null` keeps the current format;
 //! - an empty `payload` or `custom_headers` string is taken as `null` (Datadog's default payload, no header).
 //!
 //! A name already in use (on create, or as the new name of an update) is a 400 `{"errors":["webhook <name>
@@ -36,6 +42,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value as JsonValue};
+use sightline_storage::webhooks::WebhookFormat;
 use sightline_storage::{Webhook, WebhookChange, WebhookEncoding, WebhookRepo};
 use std::sync::Arc;
 
@@ -66,15 +73,19 @@ pub fn webhooks_router(state: Arc<WebhookState>) -> Router {
         .with_state(state)
 }
 
-/// The API shape of a webhook.
+/// The API shape of a webhook (`format` only when not the default).
 pub fn render(w: &Webhook) -> JsonValue {
-    json!({
+    let mut out = json!({
         "name": w.name,
         "url": w.url,
         "encode_as": w.encode_as.as_str(),
         "payload": w.payload,
         "custom_headers": w.custom_headers,
-    })
+    });
+    if w.format != WebhookFormat::default() {
+        out["format"] = w.format.as_str().into();
+    }
+    out
 }
 
 /// Checks every field of a webhook (see the module documentation); the message names the field.
@@ -86,6 +97,25 @@ pub fn check_webhook(w: &Webhook) -> Result<(), String> {
     }
     if let Some(h) = &w.custom_headers {
         check_custom_headers(h)?;
+    }
+    check_format(w)
+}
+
+/// The built-in formats build their own JSON body: no `payload`, no form encoding.
+fn check_format(w: &Webhook) -> Result<(), String> {
+    if w.format == WebhookFormat::Datadog {
+        return Ok(());
+    }
+    let format = w.format.as_str();
+    if w.payload.as_deref().is_some_and(|p| !p.trim().is_empty()) {
+        return Err(format!(
+            "payload is only used with format datadog, not {format} (set payload to null)"
+        ));
+    }
+    if w.encode_as != WebhookEncoding::Json {
+        return Err(format!(
+            "encode_as form is only used with format datadog, not {format}"
+        ));
     }
     Ok(())
 }
@@ -297,6 +327,18 @@ fn encoding_field(body: &Map<String, JsonValue>) -> Result<Option<WebhookEncodin
     }
 }
 
+fn format_field(body: &Map<String, JsonValue>) -> Result<Option<WebhookFormat>, QueryError> {
+    match body.get("format") {
+        None | Some(JsonValue::Null) => Ok(None),
+        Some(v) => match v.as_str().and_then(WebhookFormat::parse) {
+            Some(f) => Ok(Some(f)),
+            None => Err(bad(format!(
+                "format must be \"datadog\", \"alertmanager\" or \"slack\", not {v}"
+            ))),
+        },
+    }
+}
+
 /// `base` with the fields present in `body` applied (for a create, `base` is empty and name and url are
 /// required), then checked.
 fn apply(base: Option<Webhook>, body: &Map<String, JsonValue>) -> Result<Webhook, QueryError> {
@@ -307,6 +349,7 @@ fn apply(base: Option<Webhook>, body: &Map<String, JsonValue>) -> Result<Webhook
         payload: None,
         custom_headers: None,
         encode_as: WebhookEncoding::Json,
+        format: WebhookFormat::Datadog,
     });
     for field in ["name", "url"] {
         match string_field(body, field)? {
@@ -324,6 +367,9 @@ fn apply(base: Option<Webhook>, body: &Map<String, JsonValue>) -> Result<Webhook
     }
     if let Some(e) = encoding_field(body)? {
         w.encode_as = e;
+    }
+    if let Some(f) = format_field(body)? {
+        w.format = f;
     }
     check_webhook(&w).map_err(QueryError::BadParam)?;
     Ok(w)
@@ -408,7 +454,14 @@ mod tests {
             payload: payload.map(str::to_string),
             custom_headers: headers.map(str::to_string),
             encode_as: WebhookEncoding::Json,
+            format: WebhookFormat::Datadog,
         }
+    }
+
+    fn with(mut w: Webhook, format: WebhookFormat, encode_as: WebhookEncoding) -> Webhook {
+        w.format = format;
+        w.encode_as = encode_as;
+        w
     }
 
     /// `Ok(())` when `w` is valid, else a fragment of the expected message.
@@ -422,6 +475,8 @@ mod tests {
 
     #[test]
     fn validation() {
+        use WebhookEncoding::{Form, Json};
+        use WebhookFormat::{Alertmanager, Datadog, Slack};
         let ok = "https://hooks.example.com/x";
         let long_name = "a".repeat(MAX_NAME_LEN + 1);
         let cases: Vec<(Webhook, Result<(), &str>)> = vec![
@@ -557,6 +612,21 @@ mod tests {
                 hook("a", ok, None, Some(r#"{"X": "a\r\nEvil: 1"}"#)),
                 Err("control character"),
             ),
+            // formats
+            (
+                with(hook("a", ok, None, Some("{}")), Alertmanager, Json),
+                Ok(()),
+            ),
+            (with(hook("a", ok, None, None), Slack, Json), Ok(())),
+            (with(hook("a", ok, Some("{}"), None), Datadog, Form), Ok(())),
+            (
+                with(hook("a", ok, Some("{}"), None), Alertmanager, Json),
+                Err("payload is only used with format datadog, not alertmanager"),
+            ),
+            (
+                with(hook("a", ok, None, None), Slack, Form),
+                Err("encode_as form is only used with format datadog, not slack"),
+            ),
         ];
         for (w, want) in cases {
             check(w, want);
@@ -595,6 +665,106 @@ mod tests {
             .await
             .unwrap();
         (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn formats_through_the_api() {
+        let app = app();
+        let am = format!("{WEBHOOKS_PATH}/am");
+        let post = Method::POST;
+        let path = || WEBHOOKS_PATH.to_string();
+        let cases: Vec<(Method, String, &str, StatusCode, &str)> = vec![
+            (
+                post.clone(),
+                path(),
+                r#"{"name": "am", "url": "http://am/x", "format": "alertmanager", "custom_headers": "{\"X-A\": \"1\"}"}"#,
+                StatusCode::OK,
+                r#"{"custom_headers":"{\"X-A\": \"1\"}","encode_as":"json","format":"alertmanager","name":"am","payload":null,"url":"http://am/x"}"#,
+            ),
+            (
+                post.clone(),
+                path(),
+                r#"{"name": "c", "url": "http://c", "format": "xml"}"#,
+                StatusCode::BAD_REQUEST,
+                r#"{"errors":["format must be \"datadog\", \"alertmanager\" or \"slack\", not \"xml\""]}"#,
+            ),
+            (
+                post.clone(),
+                path(),
+                r#"{"name": "c", "url": "http://c", "format": "Slack"}"#,
+                StatusCode::BAD_REQUEST,
+                r#"{"errors":["format must be \"datadog\", \"alertmanager\" or \"slack\", not \"Slack\""]}"#,
+            ),
+            (
+                post.clone(),
+                path(),
+                r#"{"name": "c", "url": "http://c", "format": 4}"#,
+                StatusCode::BAD_REQUEST,
+                r#"{"errors":["format must be \"datadog\", \"alertmanager\" or \"slack\", not 4"]}"#,
+            ),
+            (
+                post.clone(),
+                path(),
+                r#"{"name": "c", "url": "http://c", "format": "alertmanager", "payload": "{\"a\": 1}"}"#,
+                StatusCode::BAD_REQUEST,
+                r#"{"errors":["payload is only used with format datadog, not alertmanager (set payload to null)"]}"#,
+            ),
+            (
+                post.clone(),
+                path(),
+                r#"{"name": "c", "url": "http://c", "format": "slack", "encode_as": "form"}"#,
+                StatusCode::BAD_REQUEST,
+                r#"{"errors":["encode_as form is only used with format datadog, not slack"]}"#,
+            ),
+            (
+                post.clone(),
+                path(),
+                r#"{"name": "d", "url": "http://d", "format": "datadog"}"#,
+                StatusCode::OK,
+                r#"{"custom_headers":null,"encode_as":"json","name":"d","payload":null,"url":"http://d"}"#,
+            ),
+            (
+                Method::GET,
+                am.clone(),
+                "",
+                StatusCode::OK,
+                r#"{"custom_headers":"{\"X-A\": \"1\"}","encode_as":"json","format":"alertmanager","name":"am","payload":null,"url":"http://am/x"}"#,
+            ),
+            (
+                Method::PUT,
+                am.clone(),
+                r#"{"format": "slack", "custom_headers": null}"#,
+                StatusCode::OK,
+                r#"{"custom_headers":null,"encode_as":"json","format":"slack","name":"am","payload":null,"url":"http://am/x"}"#,
+            ),
+            (
+                Method::PUT,
+                am.clone(),
+                r#"{"payload": "{\"a\": 1}"}"#,
+                StatusCode::BAD_REQUEST,
+                r#"{"errors":["payload is only used with format datadog, not slack (set payload to null)"]}"#,
+            ),
+            (
+                Method::PUT,
+                am.clone(),
+                r#"{"format": null, "url": "http://am/y"}"#,
+                StatusCode::OK,
+                r#"{"custom_headers":null,"encode_as":"json","format":"slack","name":"am","payload":null,"url":"http://am/y"}"#,
+            ),
+            (
+                Method::PUT,
+                am.clone(),
+                r#"{"format": "datadog", "payload": "{\"a\": 1}"}"#,
+                StatusCode::OK,
+                r#"{"custom_headers":null,"encode_as":"json","name":"am","payload":"{\"a\": 1}","url":"http://am/y"}"#,
+            ),
+        ];
+        for (method, uri, body, status, want) in cases {
+            let what = format!("{method} {uri} {body}");
+            let body = (!body.is_empty()).then_some(body);
+            let (s, got) = call(&app, method, &uri, body).await;
+            assert_eq!((s, got.as_str()), (status, want), "{what}");
+        }
     }
 
     #[tokio::test]
