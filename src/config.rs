@@ -75,6 +75,12 @@ impl Default for ListenConfig {
 pub struct AlertsConfig {
     pub eval_interval: String,
     pub webhook_allow: Vec<String>,
+    /// A PEM file of extra certificate authorities for `https://` webhooks (besides Mozilla's roots); empty:
+    /// none.
+    pub webhook_ca_file: String,
+    /// The URL users reach Sightline at: the base of notifications' `$LINK` and Alertmanager `externalURL`;
+    /// empty: `http://<the HTTP listener's address>`.
+    pub external_url: String,
 }
 
 impl Default for AlertsConfig {
@@ -82,6 +88,8 @@ impl Default for AlertsConfig {
         AlertsConfig {
             eval_interval: "30s".into(),
             webhook_allow: Vec::new(),
+            webhook_ca_file: String::new(),
+            external_url: String::new(),
         }
     }
 }

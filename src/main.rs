@@ -73,6 +73,12 @@ struct ServeArgs {
     /// Comma-separated hosts or CIDRs that webhooks may target although private.
     #[arg(long, env = "SIGHTLINE_ALERTS_WEBHOOK_ALLOW")]
     alerts_webhook_allow: Option<String>,
+    /// PEM file of extra certificate authorities for https webhooks (besides Mozilla's roots).
+    #[arg(long, env = "SIGHTLINE_ALERTS_WEBHOOK_CA_FILE")]
+    alerts_webhook_ca_file: Option<String>,
+    /// How users reach Sightline (base of notification links; default http://<HTTP listener address>).
+    #[arg(long, env = "SIGHTLINE_ALERTS_EXTERNAL_URL")]
+    alerts_external_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -107,6 +113,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.alerts_eval_interval {
             cfg.alerts.eval_interval = v;
+        }
+        if let Some(v) = self.alerts_webhook_ca_file {
+            cfg.alerts.webhook_ca_file = v;
+        }
+        if let Some(v) = self.alerts_external_url {
+            cfg.alerts.external_url = v;
         }
         if let Some(v) = self.alerts_webhook_allow {
             cfg.alerts.webhook_allow = v

@@ -23,6 +23,7 @@ use sightline_query::monitor::eval::{
 };
 use sightline_query::monitor::http::{monitors_router, MonitorState};
 use sightline_query::monitor::notify::{AllowList, DeliveryConfig, Notifier};
+use sightline_query::monitor::transport::TlsRoots;
 use sightline_query::monitor::webhooks_http::{webhooks_router, WebhookState};
 use sightline_query::spans_http::SpanQueryState;
 use sightline_query::LogQueryState;
@@ -36,6 +37,7 @@ use sightline_storage::{
 use sightline_ui::{api_error, auth, observe, HttpMetrics, Keys};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -62,6 +64,23 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let webhook_allow = AllowList::parse(&cfg.alerts.webhook_allow)
         .map_err(anyhow::Error::msg)
         .context("invalid --alerts-webhook-allow")?;
+    let webhook_tls = match cfg.alerts.webhook_ca_file.trim() {
+        "" => TlsRoots::default(),
+        path => TlsRoots::with_pem_file(Path::new(path))
+            .map_err(anyhow::Error::msg)
+            .context("invalid --alerts-webhook-ca-file")?,
+    };
+    let external_url = cfg
+        .alerts
+        .external_url
+        .trim()
+        .trim_end_matches('/')
+        .to_string();
+    if !external_url.is_empty()
+        && !(external_url.starts_with("http://") || external_url.starts_with("https://"))
+    {
+        anyhow::bail!("--alerts-external-url: {external_url:?} is not an http:// or https:// URL");
+    }
     let keys = Keys::new(cfg.auth.clone());
     for addr in [
         http_addr,
@@ -293,6 +312,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             states: monitor_states.clone(),
             config: DeliveryConfig {
                 allow: webhook_allow,
+                link_base: if external_url.is_empty() {
+                    bound
+                        .get("http")
+                        .map(|a| format!("http://{a}"))
+                        .unwrap_or_default()
+                } else {
+                    external_url
+                },
+                tls: webhook_tls,
                 ..DeliveryConfig::default()
             },
         })),

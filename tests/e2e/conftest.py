@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -197,9 +198,9 @@ class WebhookReceiver:
     """A local HTTP server on 127.0.0.1 recording every request posted to it (`requests`: dicts with `path`,
     `body` (parsed JSON, or the text when not JSON) and lower-cased `headers`). `answers` holds the answers to
     the first requests, in turn: an HTTP status, or "hang" (no answer until the receiver stops); later
-    requests get 200."""
+    requests get 200. With `tls=(cert_file, key_file)` it speaks HTTPS."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.requests = []
         self.answers = []
         self._lock = threading.Lock()
@@ -231,9 +232,15 @@ class WebhookReceiver:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        scheme = "http"
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
+            scheme = "https"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/hook"
+        self.url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}/hook"
 
     def bodies(self, path=None):
         """The bodies received so far (at `path` only, when given)."""

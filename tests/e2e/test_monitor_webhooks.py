@@ -12,7 +12,7 @@ from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v1.model.monitor_type import MonitorType
 from datadog_api_client.v1.model.webhooks_integration import WebhooksIntegration
 
-from conftest import wait_until
+from conftest import REPO, WebhookReceiver, wait_until
 
 QUERY = "min(last_1m):min:e2e.temp{*} by {host} > 80"
 MESSAGE = ("{{#is_alert}}hot {{host.name}}{{/is_alert}}{{#is_recovery}}Recovered {{host.name}}{{/is_recovery}}"
@@ -80,3 +80,43 @@ def test_webhook_gets_alert_then_recovery(make_server, webhook_receiver):
     assert blocked and all(not n["ok"] and n["error"].startswith("refused") for n in blocked), notes
     dog.close_socket()
     api.close()
+
+
+def test_https_webhook_trusts_the_configured_ca(make_server):
+    """An https:// webhook whose certificate (for 127.0.0.1) is signed by a private CA given with
+    --alerts-webhook-ca-file gets the notification over TLS."""
+    tls_dir = REPO / "query" / "testdata" / "tls"
+    receiver = WebhookReceiver(tls=(str(tls_dir / "server.pem"), str(tls_dir / "server.key")))
+    try:
+        assert receiver.url.startswith("https://127.0.0.1:")
+        server = make_server(extra_args=[
+            "--alerts-eval-interval", "1s", "--alerts-webhook-allow", "127.0.0.1/32",
+            "--alerts-webhook-ca-file", str(tls_dir / "ca.pem"),
+        ]).start()
+        cfg = Configuration(host=server.http)
+        cfg.api_key["apiKeyAuth"] = "unused-without-keys"
+        cfg.api_key["appKeyAuth"] = "unused-without-keys"
+        api = ApiClient(cfg)
+        dog = DogStatsd(host="127.0.0.1", port=server.statsd_port, disable_telemetry=True)
+        WebhooksIntegrationApi(api).create_webhooks_integration(
+            body=WebhooksIntegration(name="secure", url=receiver.url, payload='{"t": "$ALERT_TRANSITION", "link": "$LINK"}')
+        )
+        mid = MonitorsApi(api).create_monitor(
+            body=Monitor(name="temp high", type=MonitorType.METRIC_ALERT, query=QUERY, message="hot @webhook-secure")
+        ).id
+
+        def delivered():
+            dog.gauge("e2e.temp", 95, tags=["host:a"])
+            dog.flush()
+            return receiver.bodies()
+
+        bodies = wait_until(delivered, timeout=20, interval=0.5, what="a notification over https")
+        # $LINK defaults to the HTTP listener's address.
+        assert bodies[0] == {"t": "Triggered", "link": f"{server.http}/monitors/{mid}"}, bodies
+        notes = wait_until(lambda: MonitorsApi(api).get_monitor(mid, group_states="all").state["notifications"],
+                           timeout=10, what="the recorded attempt")
+        assert [(n["webhook"], n["status"], n["ok"]) for n in notes] == [("secure", 200, True)], notes
+        dog.close_socket()
+        api.close()
+    finally:
+        receiver.stop()

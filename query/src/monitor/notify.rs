@@ -15,8 +15,9 @@
 //!   name, `externalURL` = the link base), `slack` a Slack incoming-webhook `{"text": …}` ([`prepare`]).
 //! - Delivery ([`Notifier`]): `POST` over HTTP/1.1 with a timeout (10 s), retried after 5xx answers,
 //!   timeouts and connection errors with a backoff (0.5 s, 1 s, 2 s: at most 4 attempts). Redirects are not
-//!   followed (a 3xx is recorded as a failure). Only `http://` targets: `https://` is refused (no TLS client
-//!   is built in yet).
+//!   followed (a 3xx is recorded as a failure). `https://` targets go over TLS (rustls), the certificate
+//!   checked for the URL's host against Mozilla's roots and `--alerts-webhook-ca-file`
+//!   ([`super::transport::TlsRoots`]).
 //! - SSRF (SPEC §9): the host is resolved once; if any resolved address is loopback, private, link-local,
 //!   CGNAT, unspecified, multicast/broadcast or a cloud metadata address ([`refused_reason`]), the target is
 //!   refused unless the address or the host is in `--alerts-webhook-allow` ([`AllowList`]); the connection
@@ -28,7 +29,7 @@
 
 use super::formats;
 use super::state::{MonitorStatus, Transition};
-use super::transport::{resolve_target, send_once, AttemptResult};
+use super::transport::{resolve_target, send_once, AttemptResult, TlsRoots};
 use super::{parse_monitor_query, MonitorQuery};
 use serde_json::{json, Value as JsonValue};
 use sightline_storage::webhooks::WebhookFormat;
@@ -635,6 +636,8 @@ pub struct DeliveryConfig {
     pub allow: AllowList,
     /// Prefix of `$LINK` (e.g. `http://sightline:7800`); empty gives a path.
     pub link_base: String,
+    /// What `https://` targets' certificates are checked against.
+    pub tls: TlsRoots,
 }
 
 impl Default for DeliveryConfig {
@@ -648,6 +651,7 @@ impl Default for DeliveryConfig {
             ],
             allow: AllowList::default(),
             link_base: String::new(),
+            tls: TlsRoots::default(),
         }
     }
 }
@@ -742,7 +746,8 @@ impl Notifier {
             let mut attempt = 1usize;
             loop {
                 let started = Instant::now();
-                let result = send_once(&target, &prepared, self.config.timeout).await;
+                let result =
+                    send_once(&target, &prepared, self.config.timeout, &self.config.tls).await;
                 let ms = started.elapsed().as_millis();
                 let retry = match result {
                     AttemptResult::Status(s) => {
@@ -1009,7 +1014,12 @@ mod tests {
             let e = resolve_target(url, &none).await.unwrap_err();
             assert!(e.starts_with("refused"), "{url}: {e}");
         }
-        assert!(resolve_target("https://8.8.8.8/", &none).await.is_err());
+        assert!(resolve_target("ftp://8.8.8.8/", &none).await.is_err());
+        let t = resolve_target("https://8.8.8.8/x", &none).await.unwrap();
+        assert_eq!(
+            (t.addr.to_string(), t.tls_name.as_deref()),
+            ("8.8.8.8:443".into(), Some("8.8.8.8"))
+        );
         let t = resolve_target("http://8.8.8.8:81/a?b=1", &none)
             .await
             .unwrap();
@@ -1093,6 +1103,7 @@ mod tests {
             ],
             allow: AllowList::parse(allow).unwrap(),
             link_base: String::new(),
+            tls: TlsRoots::default(),
         };
         (
             Notifier {
