@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run the server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Configuration helpers.
     Config {
         /// Print a complete commented example configuration.
@@ -145,7 +145,7 @@ fn main() -> anyhow::Result<()> {
             print!("{}", config::EXAMPLE);
             Ok(())
         }
-        Some(Cmd::Serve(args)) => run(args),
+        Some(Cmd::Serve(args)) => run(*args),
         None => run(cli.serve),
     }
 }

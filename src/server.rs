@@ -76,9 +76,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .trim()
         .trim_end_matches('/')
         .to_string();
-    if !external_url.is_empty()
-        && !(external_url.starts_with("http://") || external_url.starts_with("https://"))
-    {
+    let web_url = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+    if !(external_url.is_empty() || web_url(&external_url)) {
         anyhow::bail!("--alerts-external-url: {external_url:?} is not an http:// or https:// URL");
     }
     let keys = Keys::new(cfg.auth.clone());
