@@ -306,10 +306,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         events: event_sink,
         options: options.clone(),
         downtimes: Some(downtimes.clone()),
-        notifier: Some(Arc::new(Notifier {
-            webhooks: webhooks.clone(),
-            states: monitor_states.clone(),
-            config: DeliveryConfig {
+        notifier: Some(Arc::new(Notifier::new(
+            webhooks.clone(),
+            monitor_states.clone(),
+            DeliveryConfig {
                 allow: webhook_allow,
                 link_base: if external_url.is_empty() {
                     bound
@@ -322,7 +322,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 tls: webhook_tls,
                 ..DeliveryConfig::default()
             },
-        })),
+        ))),
     });
     let span_query = Arc::new(SpanQueryState {
         spans: span_reader,

@@ -236,8 +236,7 @@ pub async fn evaluate_all(ctx: &Arc<EvalContext>, now_ts: i64) -> CycleReport {
     if let Some(notifier) = &ctx.notifier {
         if !notifications.is_empty() {
             report.notifications = notifications.len();
-            let notifier = notifier.clone();
-            tokio::spawn(async move { notifier.deliver_all(notifications).await });
+            notifier.enqueue(notifications);
         }
     }
     report
@@ -258,8 +257,7 @@ pub fn resume_deliveries(ctx: &EvalContext) -> usize {
     let n = pending.len();
     if n > 0 {
         tracing::info!("re-sending {n} monitor notifications left undelivered by the last run");
-        let notifier = notifier.clone();
-        tokio::spawn(async move { notifier.deliver_all(pending).await });
+        notifier.enqueue(pending);
     }
     n
 }
@@ -989,11 +987,11 @@ mod tests {
                 .clone(),
             )
             .unwrap();
-        let notifier = Arc::new(Notifier {
-            webhooks: Arc::new(MemoryWebhooks::default()),
-            states: f.ctx.states.clone(),
-            config: Default::default(),
-        });
+        let notifier = Arc::new(Notifier::new(
+            Arc::new(MemoryWebhooks::default()),
+            f.ctx.states.clone(),
+            Default::default(),
+        ));
         let ctx = Arc::new(EvalContext {
             monitors: f.ctx.monitors.clone(),
             states: f.ctx.states.clone(),
@@ -1113,11 +1111,11 @@ mod tests {
     }
 
     fn notifier(states: Arc<dyn MonitorStateRepo>) -> Arc<Notifier> {
-        Arc::new(Notifier {
-            webhooks: Arc::new(sightline_storage::MemoryWebhooks::default()),
+        Arc::new(Notifier::new(
+            Arc::new(sightline_storage::MemoryWebhooks::default()),
             states,
-            config: Default::default(),
-        })
+            Default::default(),
+        ))
     }
 
     fn last_values(f: &Fixture) -> BTreeMap<String, f64> {

@@ -36,10 +36,11 @@ use sightline_storage::webhooks::WebhookFormat;
 use sightline_storage::{
     MonitorDoc, MonitorId, MonitorStateRepo, Webhook, WebhookEncoding, WebhookRepo,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// Datadog's default webhook payload.
 pub const DEFAULT_PAYLOAD: &str = r#"{"body": $EVENT_MSG, "last_updated": $LAST_UPDATED, "event_type": $EVENT_TYPE, "title": $EVENT_TITLE, "date": $DATE, "org": {"id": $ORG_ID, "name": $ORG_NAME}, "id": $ID}"#;
@@ -656,33 +657,79 @@ impl Default for DeliveryConfig {
     }
 }
 
-/// Sends notifications and records every attempt.
+/// Sends notifications and records every attempt. [`Notifier::enqueue`] keeps each monitor's
+/// notifications in order (one delivery queue per monitor, so a recovery never overtakes the alert it
+/// resolves while that one is still being retried) while monitors are delivered independently.
 pub struct Notifier {
     pub webhooks: Arc<dyn WebhookRepo>,
     pub states: Arc<dyn MonitorStateRepo>,
     pub config: DeliveryConfig,
+    queues: std::sync::Mutex<HashMap<MonitorId, mpsc::UnboundedSender<Notification>>>,
 }
 
 impl Notifier {
+    pub fn new(
+        webhooks: Arc<dyn WebhookRepo>,
+        states: Arc<dyn MonitorStateRepo>,
+        config: DeliveryConfig,
+    ) -> Notifier {
+        Notifier {
+            webhooks,
+            states,
+            config,
+            queues: Default::default(),
+        }
+    }
+
+    /// Queues the notifications for delivery in the background, in order per monitor (needs a tokio
+    /// runtime).
+    pub fn enqueue(self: &Arc<Self>, notifications: Vec<Notification>) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        for n in notifications {
+            let id = n.monitor_id;
+            // A queue whose worker is gone (a panic) is replaced.
+            let n = match queues.get(&id) {
+                Some(q) => match q.send(n) {
+                    Ok(()) => continue,
+                    Err(mpsc::error::SendError(n)) => n,
+                },
+                None => n,
+            };
+            let (tx, mut rx) = mpsc::unbounded_channel::<Notification>();
+            let me = Arc::downgrade(self);
+            tokio::spawn(async move {
+                while let Some(n) = rx.recv().await {
+                    let Some(me) = me.upgrade() else { break };
+                    me.deliver_and_record(n).await;
+                }
+            });
+            let _ = tx.send(n);
+            queues.insert(id, tx);
+        }
+    }
+
     /// Delivers each notification to the webhooks its monitor message mentions, one after the other, and
     /// records the attempts, removing the notification from the monitor's outbox.
     pub async fn deliver_all(&self, notifications: Vec<Notification>) {
         for n in notifications {
-            let attempts = self.deliver(&n).await;
-            let states = self.states.clone();
-            let id = n.monitor_id;
-            let saved = tokio::task::spawn_blocking(move || {
-                states.record_attempts(id, attempts, Some(&n.key))
-            })
-            .await;
-            match saved {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(monitor_id = id, error = %e, "cannot record notification attempts")
-                }
-                Err(e) => {
-                    tracing::warn!(monitor_id = id, error = %e, "recording attempts panicked")
-                }
+            self.deliver_and_record(n).await;
+        }
+    }
+
+    async fn deliver_and_record(&self, n: Notification) {
+        let attempts = self.deliver(&n).await;
+        let states = self.states.clone();
+        let id = n.monitor_id;
+        let saved =
+            tokio::task::spawn_blocking(move || states.record_attempts(id, attempts, Some(&n.key)))
+                .await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(monitor_id = id, error = %e, "cannot record notification attempts")
+            }
+            Err(e) => {
+                tracing::warn!(monitor_id = id, error = %e, "recording attempts panicked")
             }
         }
     }
@@ -1105,14 +1152,7 @@ mod tests {
             link_base: String::new(),
             tls: TlsRoots::default(),
         };
-        (
-            Notifier {
-                webhooks,
-                states: states.clone(),
-                config,
-            },
-            states,
-        )
+        (Notifier::new(webhooks, states.clone(), config), states)
     }
 
     #[tokio::test]
@@ -1138,6 +1178,43 @@ mod tests {
         let body = &reqs[2][reqs[2].find("\r\n\r\n").unwrap() + 4..];
         let body: JsonValue = serde_json::from_str(body).unwrap();
         assert_eq!(body["body"], "Recovered \"a\" @webhook-ops");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_recovery_waits_for_the_alert_being_retried() {
+        let (port, got) = receiver(vec![500, 500, 200, 200]).await;
+        let (n, states) = notifier(&format!("http://127.0.0.1:{port}/hook"), &["127.0.0.1/32"]);
+        let n = Arc::new(n);
+        let alert = notification(MonitorStatus::Alert, MonitorStatus::Ok);
+        let mut recovery = notification(MonitorStatus::Ok, MonitorStatus::Alert);
+        recovery.transition.ts += 1;
+        // Queued by two cycles in a row: the recovery goes out after the alert's third attempt.
+        n.enqueue(vec![alert]);
+        n.enqueue(vec![recovery]);
+        for _ in 0..200 {
+            if states.get(7).is_some_and(|s| s.attempts.len() == 4) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let reqs = got.lock().unwrap().clone();
+        let transitions: Vec<String> = reqs
+            .iter()
+            .map(|r| {
+                let body: JsonValue =
+                    serde_json::from_str(&r[r.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+                body["title"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(
+            transitions,
+            vec![
+                "[Triggered on {host:a}] temp high",
+                "[Triggered on {host:a}] temp high",
+                "[Triggered on {host:a}] temp high",
+                "[Recovered on {host:a}] temp high",
+            ]
+        );
     }
 
     #[tokio::test]
