@@ -160,13 +160,22 @@ def server(tmp_path):
     s.stop()
 
 
-@pytest.fixture
-def api(server):
+def api_client(server) -> ApiClient:
     """A `datadog-api-client` ApiClient pointed at `server` (keys are not checked without `--api-keys`)."""
     cfg = Configuration(host=server.http)
     cfg.api_key["apiKeyAuth"] = "unused-without-keys"
     cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    with ApiClient(cfg) as client:
+    return ApiClient(cfg)
+
+
+def api_clients(server):
+    """An ApiClient and a DogStatsd client for `server` (again after a restart: its ports change)."""
+    return api_client(server), DogStatsd(host="127.0.0.1", port=server.statsd_port, disable_telemetry=True)
+
+
+@pytest.fixture
+def api(server):
+    with api_client(server) as client:
         yield client
 
 

@@ -6,7 +6,6 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.exceptions import ApiException
 from datadog_api_client.v2.api.downtimes_api import DowntimesApi
 from datadog_api_client.v2.model.downtime_create_request import DowntimeCreateRequest
@@ -25,12 +24,7 @@ from datadog_api_client.v2.model.downtime_update_request import DowntimeUpdateRe
 from datadog_api_client.v2.model.downtime_update_request_attributes import DowntimeUpdateRequestAttributes
 from datadog_api_client.v2.model.downtime_update_request_data import DowntimeUpdateRequestData
 
-
-def client_for(server) -> ApiClient:
-    cfg = Configuration(host=server.http)
-    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-    cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    return ApiClient(cfg)
+from conftest import api_client
 
 
 def utc(dt: datetime) -> datetime:
@@ -160,7 +154,7 @@ def test_end_before_start_is_400(server, api):
 def test_downtimes_survive_restart(make_server):
     server = make_server().start()
     now = utc(datetime.now(timezone.utc))
-    with client_for(server) as c:
+    with api_client(server) as c:
         downtimes = DowntimesApi(c)
         a = downtimes.create_downtime(body=create_body(end=now + timedelta(hours=1))).data
         b = downtimes.create_downtime(
@@ -168,7 +162,7 @@ def test_downtimes_survive_restart(make_server):
         ).data
         downtimes.cancel_downtime(downtime_id=b.id)
     server.restart()
-    with client_for(server) as c:
+    with api_client(server) as c:
         downtimes = DowntimesApi(c)
         kept = downtimes.list_downtimes().data
         assert [d.id for d in kept] == [a.id, b.id]

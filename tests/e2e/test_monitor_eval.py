@@ -12,13 +12,11 @@ import time
 
 import pytest
 import requests
-from datadog.dogstatsd.base import DogStatsd
-from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
 from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v1.model.monitor_type import MonitorType
 
-from conftest import wait_until
+from conftest import api_clients, wait_until
 from helpers import search
 
 QUERY = "min(last_1m):max:e2e.cpu{*} by {host} > 80"
@@ -39,14 +37,6 @@ def send(dog, a, b):
     dog.gauge("e2e.cpu", a, tags=["host:a"])
     dog.gauge("e2e.cpu", b, tags=["host:b"])
     dog.flush()
-
-
-def clients(server):
-    """An ApiClient and a DogStatsd client for `server` (again after a restart: its ports change)."""
-    cfg = Configuration(host=server.http)
-    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-    cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    return ApiClient(cfg), DogStatsd(host="127.0.0.1", port=server.statsd_port, disable_telemetry=True)
 
 
 @pytest.fixture
@@ -78,7 +68,7 @@ def triggered(server, mid):
 
 def test_metric_multi_alert_fires_for_one_host_and_recovers(evaluating):
     server = evaluating
-    api, dog = clients(server)
+    api, dog = api_clients(server)
     monitors = MonitorsApi(api)
     mid = create_and_fire(server, monitors, dog)
     created = monitors.create_monitor(
@@ -114,14 +104,14 @@ def test_metric_multi_alert_fires_for_one_host_and_recovers(evaluating):
 
 def test_alert_survives_a_restart_without_a_second_event(evaluating):
     server = evaluating
-    api, dog = clients(server)
+    api, dog = api_clients(server)
     mid = create_and_fire(server, MonitorsApi(api), dog)
     wait_until(lambda: triggered(server, mid), timeout=10, what="a [Triggered] event")
     dog.close_socket()
     api.close()
 
     server.restart()
-    api, dog = clients(server)
+    api, dog = api_clients(server)
     monitors = MonitorsApi(api)
     overall, groups, _ = states(monitors, mid)
     assert (overall, groups) == ("Alert", {"host:a": "Alert", "host:b": "OK"})
@@ -139,7 +129,7 @@ def test_alert_survives_a_restart_without_a_second_event(evaluating):
 
 def test_log_alert_fires_on_error_counts_per_host(evaluating):
     server = evaluating
-    api, _dog = clients(server)
+    api, _dog = api_clients(server)
     _dog.close_socket()
     monitors = MonitorsApi(api)
     query = 'logs("service:e2e-web status:error").index("*").rollup("count").by("host").last("5m") > 2'

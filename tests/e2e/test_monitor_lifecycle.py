@@ -10,8 +10,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import requests
-from datadog.dogstatsd.base import DogStatsd
-from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
 from datadog_api_client.v1.api.webhooks_integration_api import WebhooksIntegrationApi
 from datadog_api_client.v1.model.monitor import Monitor
@@ -31,18 +29,11 @@ from datadog_api_client.v2.model.downtime_schedule_one_time_create_update_reques
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import otel_helpers as oh
-from conftest import wait_until
+from conftest import api_clients, wait_until
 
 # What each test's webhook sends: enough to tell the notifications apart.
 PAYLOAD = '{"transition": "$ALERT_TRANSITION", "scope": "$ALERT_SCOPE", "monitor": "$ALERT_ID"}'
 ARGS = ["--alerts-eval-interval", "1s", "--alerts-webhook-allow", "127.0.0.1/32"]
-
-
-def clients(server):
-    cfg = Configuration(host=server.http)
-    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-    cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    return ApiClient(cfg), DogStatsd(host="127.0.0.1", port=server.statsd_port, disable_telemetry=True)
 
 
 def add_webhook(api, name, receiver):
@@ -75,9 +66,22 @@ def gauge(dog, name, value, host):
     dog.flush()
 
 
+def temp_monitor(make_server, receiver, hook, message):
+    """A server, its clients, the webhook `hook` to `receiver` and a monitor alerting while every e2e.temp value
+    of a host in the last minute is over 80; returns (server, api, dog, monitor id)."""
+    server = make_server(extra_args=ARGS).start()
+    api, dog = api_clients(server)
+    add_webhook(api, hook, receiver)
+    mid = MonitorsApi(api).create_monitor(body=Monitor(
+        name="temp", type=MonitorType.METRIC_ALERT, query="min(last_1m):min:e2e.temp{*} by {host} > 80",
+        message=message,
+    )).id
+    return server, api, dog, mid
+
+
 def test_warn_alert_recovery_and_no_data(make_server, webhook_receiver):
     server = make_server(extra_args=ARGS).start()
-    api, dog = clients(server)
+    api, dog = api_clients(server)
     add_webhook(api, "ops", webhook_receiver)
     monitors = MonitorsApi(api)
     load = monitors.create_monitor(body=Monitor(
@@ -123,13 +127,7 @@ def test_warn_alert_recovery_and_no_data(make_server, webhook_receiver):
 
 def test_a_failing_receiver_gets_retries(make_server, webhook_receiver):
     webhook_receiver.answers = [500, 503]
-    server = make_server(extra_args=ARGS).start()
-    api, dog = clients(server)
-    add_webhook(api, "flaky", webhook_receiver)
-    mid = MonitorsApi(api).create_monitor(body=Monitor(
-        name="temp", type=MonitorType.METRIC_ALERT, query="min(last_1m):min:e2e.temp{*} by {host} > 80",
-        message="hot @webhook-flaky",
-    )).id
+    server, api, dog, mid = temp_monitor(make_server, webhook_receiver, "flaky", "hot @webhook-flaky")
 
     def alerting():
         gauge(dog, "e2e.temp", 95, "a")
@@ -156,13 +154,7 @@ def test_a_failing_receiver_gets_retries(make_server, webhook_receiver):
 
 
 def test_downtime_expiring_while_alerting_notifies_once(make_server, webhook_receiver):
-    server = make_server(extra_args=ARGS).start()
-    api, dog = clients(server)
-    add_webhook(api, "ops", webhook_receiver)
-    mid = MonitorsApi(api).create_monitor(body=Monitor(
-        name="temp", type=MonitorType.METRIC_ALERT, query="min(last_1m):min:e2e.temp{*} by {host} > 80",
-        message="hot {{host.name}} @webhook-ops",
-    )).id
+    server, api, dog, mid = temp_monitor(make_server, webhook_receiver, "ops", "hot {{host.name}} @webhook-ops")
     end = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=12)
     DowntimesApi(api).create_downtime(body=DowntimeCreateRequest(data=DowntimeCreateRequestData(
         type=DowntimeResourceType.DOWNTIME,
@@ -205,13 +197,7 @@ def test_downtime_expiring_while_alerting_notifies_once(make_server, webhook_rec
 def test_kill_during_delivery_resends_after_restart(make_server, webhook_receiver):
     # The first request is never answered: the process is killed while delivering it.
     webhook_receiver.answers = ["hang"]
-    server = make_server(extra_args=ARGS).start()
-    api, dog = clients(server)
-    add_webhook(api, "ops", webhook_receiver)
-    mid = MonitorsApi(api).create_monitor(body=Monitor(
-        name="temp", type=MonitorType.METRIC_ALERT, query="min(last_1m):min:e2e.temp{*} by {host} > 80",
-        message="hot @webhook-ops",
-    )).id
+    server, api, dog, mid = temp_monitor(make_server, webhook_receiver, "ops", "hot @webhook-ops")
 
     def delivering():
         gauge(dog, "e2e.temp", 95, "a")
@@ -228,7 +214,7 @@ def test_kill_during_delivery_resends_after_restart(make_server, webhook_receive
     assert first == second and first["transition"] == "Triggered", (first, second)
     wait_until(lambda: [a["ok"] for a in raw_state(server, mid)["notifications"]] == [True], timeout=10,
                what="the delivery recorded")
-    api, dog = clients(server)
+    api, dog = api_clients(server)
     for _ in range(6):  # more cycles, still alerting: no third request, no second [Triggered]
         gauge(dog, "e2e.temp", 95, "a")
         time.sleep(0.5)
@@ -240,7 +226,7 @@ def test_kill_during_delivery_resends_after_restart(make_server, webhook_receive
 
 def test_trace_analytics_and_error_rate_monitors_fire(make_server, webhook_receiver):
     server = make_server(extra_args=ARGS).start()
-    api, _ = clients(server)
+    api, _ = api_clients(server)
     add_webhook(api, "ops", webhook_receiver)
     service = f"ta-{uuid.uuid4().hex[:8]}"
     monitors = MonitorsApi(api)

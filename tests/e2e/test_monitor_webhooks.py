@@ -4,15 +4,13 @@ multi-alert `by {host}` fires for the host over the threshold, with the template
 containing `Recovered` when the value drops; a second webhook pointing at a private address is refused, and
 every attempt shows in `state.notifications` of `MonitorsApi.get_monitor(id, group_states="all")`."""
 
-from datadog.dogstatsd.base import DogStatsd
-from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
 from datadog_api_client.v1.api.webhooks_integration_api import WebhooksIntegrationApi
 from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v1.model.monitor_type import MonitorType
 from datadog_api_client.v1.model.webhooks_integration import WebhooksIntegration
 
-from conftest import REPO, WebhookReceiver, wait_until
+from conftest import REPO, WebhookReceiver, api_clients, wait_until
 
 QUERY = "min(last_1m):min:e2e.temp{*} by {host} > 80"
 MESSAGE = ("{{#is_alert}}hot {{host.name}}{{/is_alert}}{{#is_recovery}}Recovered {{host.name}}{{/is_recovery}}"
@@ -24,11 +22,7 @@ def test_webhook_gets_alert_then_recovery(make_server, webhook_receiver):
     server = make_server(
         extra_args=["--alerts-eval-interval", "1s", "--alerts-webhook-allow", "127.0.0.1/32"]
     ).start()
-    cfg = Configuration(host=server.http)
-    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-    cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    api = ApiClient(cfg)
-    dog = DogStatsd(host="127.0.0.1", port=server.statsd_port, disable_telemetry=True)
+    api, dog = api_clients(server)
     hooks = WebhooksIntegrationApi(api)
     hooks.create_webhooks_integration(
         body=WebhooksIntegration(name="ops", url=url, custom_headers='{"X-Token": "e2e"}')
@@ -93,11 +87,7 @@ def test_https_webhook_trusts_the_configured_ca(make_server):
             "--alerts-eval-interval", "1s", "--alerts-webhook-allow", "127.0.0.1/32",
             "--alerts-webhook-ca-file", str(tls_dir / "ca.pem"),
         ]).start()
-        cfg = Configuration(host=server.http)
-        cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-        cfg.api_key["appKeyAuth"] = "unused-without-keys"
-        api = ApiClient(cfg)
-        dog = DogStatsd(host="127.0.0.1", port=server.statsd_port, disable_telemetry=True)
+        api, dog = api_clients(server)
         WebhooksIntegrationApi(api).create_webhooks_integration(
             body=WebhooksIntegration(name="secure", url=receiver.url, payload='{"t": "$ALERT_TRANSITION", "link": "$LINK"}')
         )

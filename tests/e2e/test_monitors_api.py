@@ -7,7 +7,6 @@ from datetime import datetime
 
 import pytest
 import requests
-from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.exceptions import ApiException
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
 from datadog_api_client.v1.model.monitor import Monitor
@@ -20,12 +19,7 @@ from datadog_api_client.v1.model.monitor_update_request import MonitorUpdateRequ
 CPU_QUERY = "avg(last_5m):avg:system.cpu.user{env:prod} by {host} > 80"
 LOG_QUERY = 'logs("service:web status:error").index("*").rollup("count").by("host").last("5m") > 10'
 
-
-def client_for(server) -> ApiClient:
-    cfg = Configuration(host=server.http)
-    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-    cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    return ApiClient(cfg)
+from conftest import api_client
 
 
 def cpu_monitor(name="cpu high", tags=("team:infra", "env:prod")):
@@ -161,13 +155,13 @@ def test_validate_monitor(server, api):
 
 def test_monitors_survive_restart(make_server):
     server = make_server().start()
-    with client_for(server) as c:
+    with api_client(server) as c:
         monitors = MonitorsApi(c)
         a = monitors.create_monitor(body=cpu_monitor(name="a"))
         b = monitors.create_monitor(body=cpu_monitor(name="b"))
         monitors.delete_monitor(monitor_id=b.id)
     server.restart()
-    with client_for(server) as c:
+    with api_client(server) as c:
         monitors = MonitorsApi(c)
         kept = monitors.list_monitors()
         assert [m.id for m in kept] == [a.id]

@@ -3,8 +3,6 @@ HTTP/JSON) against the real binary: trace trees, span search, RED metrics, expon
 counters and OTLP logs linked to their traces (issue #4)."""
 
 import json
-import os
-import random
 import subprocess
 import time
 import uuid

@@ -10,14 +10,12 @@ import re
 from datetime import datetime
 
 import requests
-from datadog.dogstatsd.base import DogStatsd
-from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
 from datadog_api_client.v1.api.webhooks_integration_api import WebhooksIntegrationApi
 from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v1.model.monitor_type import MonitorType
 
-from conftest import wait_until
+from conftest import api_clients, wait_until
 
 WEBHOOKS = "/api/v1/integration/webhooks/configuration/webhooks"
 QUERY = "min(last_1m):min:e2e.fmt.temp{*} by {host} > 80"
@@ -41,11 +39,7 @@ def test_alertmanager_and_slack_formats(make_server, webhook_receiver):
     server = make_server(
         extra_args=["--alerts-eval-interval", "1s", "--alerts-webhook-allow", "127.0.0.1/32"]
     ).start()
-    cfg = Configuration(host=server.http)
-    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-    cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    api = ApiClient(cfg)
-    dog = DogStatsd(host="127.0.0.1", port=server.statsd_port, disable_telemetry=True)
+    api, dog = api_clients(server)
 
     # The client's WebhooksIntegration model has no `format`: create these with plain HTTP.
     for name, fmt in [("am", "alertmanager"), ("slack", "slack")]:

@@ -6,7 +6,6 @@ import json
 
 import pytest
 import requests
-from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.exceptions import ApiException
 from datadog_api_client.v1.api.webhooks_integration_api import WebhooksIntegrationApi
 from datadog_api_client.v1.model.webhooks_integration import WebhooksIntegration
@@ -17,12 +16,7 @@ PATH = "/api/v1/integration/webhooks/configuration/webhooks"
 PAYLOAD = '{"title": "$ALERT_TITLE", "status": "$ALERT_STATUS", "id": $ID}'
 HEADERS = '{"X-Team": "ops", "Authorization": "Bearer t0k3n"}'
 
-
-def client_for(server) -> ApiClient:
-    cfg = Configuration(host=server.http)
-    cfg.api_key["apiKeyAuth"] = "unused-without-keys"
-    cfg.api_key["appKeyAuth"] = "unused-without-keys"
-    return ApiClient(cfg)
+from conftest import api_client
 
 
 def error_text(e: ApiException) -> str:
@@ -110,7 +104,7 @@ def test_webhook_errors(server, api):
 
 def test_webhooks_survive_restart(make_server):
     server = make_server().start()
-    with client_for(server) as c:
+    with api_client(server) as c:
         hooks = WebhooksIntegrationApi(c)
         hooks.create_webhooks_integration(
             body=WebhooksIntegration(name="keep", url="https://example.com/k", payload=PAYLOAD,
@@ -120,7 +114,7 @@ def test_webhooks_survive_restart(make_server):
         hooks.delete_webhooks_integration(webhook_name="gone")
         hooks.update_webhooks_integration(webhook_name="old", body=WebhooksIntegrationUpdateRequest(name="new"))
     server.restart()
-    with client_for(server) as c:
+    with api_client(server) as c:
         hooks = WebhooksIntegrationApi(c)
         kept = hooks.get_webhooks_integration(webhook_name="keep")
         assert (kept.url, kept.payload, kept.custom_headers, kept.encode_as) == (

@@ -970,40 +970,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn downtime_mutes_notifications() {
-        use sightline_storage::{DowntimeRepo, MemoryDowntimes, MemoryWebhooks};
-        let f = metric_fixture(
-            "max(last_1m):max:e2e.cpu{*} by {host} > 80",
-            json!({}),
-            "hot @webhook-ops",
-        );
+        let (f, ctx, _, _) = downtime_fixture("host:a", JsonValue::Null, json!({}));
         let now = 1_700_000_100;
-        let downtimes = Arc::new(MemoryDowntimes::default());
-        downtimes
-            .create(
-                json!({"id": "d1", "scope": "host:a", "monitor_identifier": {"monitor_id": f.id},
-                    "schedule": {"start": "2023-01-01T00:00:00Z", "end": null}})
-                .as_object()
-                .unwrap()
-                .clone(),
-            )
-            .unwrap();
-        let notifier = Arc::new(Notifier::new(
-            Arc::new(MemoryWebhooks::default()),
-            f.ctx.states.clone(),
-            Default::default(),
-        ));
-        let ctx = Arc::new(EvalContext {
-            monitors: f.ctx.monitors.clone(),
-            states: f.ctx.states.clone(),
-            metrics: f.ctx.metrics.clone(),
-            logs: None,
-            spans: None,
-            cache: f.ctx.cache.clone(),
-            events: f.ctx.events.clone(),
-            options: EvalOptions::default(),
-            downtimes: Some(downtimes),
-            notifier: Some(notifier),
-        });
         f.metrics.apply(&MetricBatch {
             points: vec![gauge("a", now - 20, 95.0), gauge("c", now - 20, 99.0)],
         });
@@ -1116,6 +1084,41 @@ mod tests {
             states,
             Default::default(),
         ))
+    }
+
+    /// A `max(last_1m)` monitor by host notifying `@webhook-ops`, with one downtime on it of `scope` ending
+    /// at `end` (RFC 3339 or null) plus `extra` fields; returns the fixture, a context with the downtimes and a
+    /// notifier, the downtimes and the downtime's id.
+    fn downtime_fixture(
+        scope: &str,
+        end: JsonValue,
+        extra: JsonValue,
+    ) -> (
+        Fixture,
+        Arc<EvalContext>,
+        Arc<sightline_storage::MemoryDowntimes>,
+        String,
+    ) {
+        use sightline_storage::DowntimeRepo;
+        let f = metric_fixture(
+            "max(last_1m):max:e2e.cpu{*} by {host} > 80",
+            json!({}),
+            "hot @webhook-ops",
+        );
+        let mut doc = json!({"scope": scope, "monitor_identifier": {"monitor_id": f.id},
+            "schedule": {"start": "2023-01-01T00:00:00Z", "end": end}});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            doc[k] = v.clone();
+        }
+        let downtimes = Arc::new(sightline_storage::MemoryDowntimes::default());
+        let created = downtimes.create(doc.as_object().unwrap().clone()).unwrap();
+        let id = created["id"].as_str().unwrap().to_string();
+        let (repo, states) = (downtimes.clone(), f.ctx.states.clone());
+        let ctx = with_ctx(&f, |c| {
+            c.downtimes = Some(repo);
+            c.notifier = Some(notifier(states));
+        });
+        (f, ctx, downtimes, id)
     }
 
     fn last_values(f: &Fixture) -> BTreeMap<String, f64> {
@@ -1250,28 +1253,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_downtime_ending_while_alerting_notifies_once() {
-        use sightline_storage::{DowntimeRepo, MemoryDowntimes};
         let now = 1_700_000_100; // 2023-11-14T22:15:00Z
-        let f = metric_fixture(
-            "max(last_1m):max:e2e.cpu{*} by {host} > 80",
-            json!({}),
-            "hot @webhook-ops",
-        );
-        let downtimes = Arc::new(MemoryDowntimes::default());
-        downtimes
-            .create(
-                json!({"id": "d1", "scope": "host:a", "monitor_identifier": {"monitor_id": f.id},
-                    "schedule": {"start": "2023-01-01T00:00:00Z", "end": "2023-11-14T22:16:00Z"}})
-                .as_object()
-                .unwrap()
-                .clone(),
-            )
-            .unwrap();
-        let states = f.ctx.states.clone();
-        let ctx = with_ctx(&f, |c| {
-            c.downtimes = Some(downtimes);
-            c.notifier = Some(notifier(states));
-        });
+        let (f, ctx, _, _) = downtime_fixture("host:a", json!("2023-11-14T22:16:00Z"), json!({}));
         let high = |ts| MetricBatch {
             points: vec![gauge("a", ts, 95.0)],
         };
@@ -1307,36 +1290,22 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_canceled_downtime_notifies_only_when_asked() {
-        use sightline_storage::{DowntimeRepo, MemoryDowntimes};
+        use sightline_storage::DowntimeRepo;
         let now = 1_700_000_100;
         for (types, want) in [(None, 0), (Some(json!(["canceled", "expired"])), 1)] {
-            let f = metric_fixture(
-                "max(last_1m):max:e2e.cpu{*} by {host} > 80",
-                json!({}),
-                "hot @webhook-ops",
-            );
-            let downtimes = Arc::new(MemoryDowntimes::default());
-            let mut doc = json!({"id": "d1", "scope": "*", "monitor_identifier": {"monitor_id": f.id},
-                "schedule": {"start": "2023-01-01T00:00:00Z", "end": null}});
-            if let Some(t) = &types {
-                doc["notify_end_types"] = t.clone();
-            }
-            let created = downtimes.create(doc.as_object().unwrap().clone()).unwrap();
-            let did = created["id"].as_str().unwrap().to_string();
-            let repo = downtimes.clone();
-            let states = f.ctx.states.clone();
-            let ctx = with_ctx(&f, |c| {
-                c.downtimes = Some(downtimes);
-                c.notifier = Some(notifier(states));
-            });
+            let extra = types
+                .clone()
+                .map_or(json!({}), |t| json!({"notify_end_types": t}));
+            let (f, ctx, repo, did) = downtime_fixture("*", JsonValue::Null, extra);
             f.metrics.apply(&MetricBatch {
                 points: vec![gauge("a", now - 10, 95.0)],
             });
             assert_eq!(evaluate_all(&ctx, now).await.muted, 1);
             let groups = ctx.states.get(f.id).unwrap().groups;
             assert_eq!(groups["host:a"]["downtime"], did.as_str());
-            doc["canceled"] = json!("2023-11-14T22:15:10Z");
-            repo.update(&did, doc.as_object().unwrap().clone()).unwrap();
+            let mut doc = repo.get(&did).unwrap();
+            doc.insert("canceled".into(), json!("2023-11-14T22:15:10Z"));
+            repo.update(&did, doc).unwrap();
             f.metrics.apply(&MetricBatch {
                 points: vec![gauge("a", now + 10, 95.0)],
             });
@@ -1349,28 +1318,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_recovery_during_the_downtime_sends_nothing_after_it() {
-        use sightline_storage::{DowntimeRepo, MemoryDowntimes};
         let now = 1_700_000_100;
-        let f = metric_fixture(
-            "max(last_1m):max:e2e.cpu{*} by {host} > 80",
-            json!({}),
-            "hot @webhook-ops",
-        );
-        let downtimes = Arc::new(MemoryDowntimes::default());
-        downtimes
-            .create(
-                json!({"id": "d1", "scope": "*", "monitor_identifier": {"monitor_id": f.id},
-                    "schedule": {"start": "2023-01-01T00:00:00Z", "end": "2023-11-14T22:17:00Z"}})
-                .as_object()
-                .unwrap()
-                .clone(),
-            )
-            .unwrap();
-        let states = f.ctx.states.clone();
-        let ctx = with_ctx(&f, |c| {
-            c.downtimes = Some(downtimes);
-            c.notifier = Some(notifier(states));
-        });
+        let (f, ctx, _, _) = downtime_fixture("*", json!("2023-11-14T22:17:00Z"), json!({}));
         f.metrics.apply(&MetricBatch {
             points: vec![gauge("a", now - 10, 95.0)],
         });
