@@ -220,19 +220,7 @@ impl MonitorStateStore {
             else {
                 continue;
             };
-            let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
-            let doc: Document =
-                serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
-                    path: path.display().to_string(),
-                    detail: e.to_string(),
-                })?;
-            if doc.version != VERSION {
-                return Err(StorageError::Corrupt {
-                    path: path.display().to_string(),
-                    detail: format!("unsupported version {} (expected {VERSION})", doc.version),
-                });
-            }
-            by_id.insert(id, doc.states);
+            by_id.insert(id, read_document(&path)?);
         }
         Ok(MonitorStateStore {
             dir: dir.to_path_buf(),
@@ -242,6 +230,34 @@ impl MonitorStateStore {
 
     fn path(&self, id: MonitorId) -> PathBuf {
         self.dir.join(format!("{id}.json"))
+    }
+
+    /// Replaces the monitor's states by `change(old states)` on disk, then in memory. The old states are
+    /// moved, not copied; if the write fails, they are read back from their file (which the failed atomic
+    /// write left as it was).
+    fn change(
+        &self,
+        inner: &mut BTreeMap<MonitorId, MonitorStates>,
+        id: MonitorId,
+        change: impl FnOnce(&mut MonitorStates),
+    ) -> Result<(), StorageError> {
+        let mut next = inner.remove(&id).unwrap_or_default();
+        change(&mut next);
+        let written = self.write(inner, id, next);
+        if written.is_err() {
+            let path = self.path(id);
+            if path.exists() {
+                match read_document(&path) {
+                    Ok(old) => {
+                        inner.insert(id, old);
+                    }
+                    Err(e) => {
+                        tracing::error!(monitor_id = id, error = %e, "cannot read monitor states back")
+                    }
+                }
+            }
+        }
+        written
     }
 
     /// Writes the monitor's document and keeps it. Called under the lock, so two changes of one monitor
@@ -264,6 +280,25 @@ impl MonitorStateStore {
         inner.insert(id, doc.states);
         Ok(())
     }
+}
+
+/// Reads one monitor's document.
+fn read_document(path: &Path) -> Result<MonitorStates, StorageError> {
+    let bytes = std::fs::read(path).map_err(|source| StorageError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let doc: Document = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    if doc.version != VERSION {
+        return Err(StorageError::Corrupt {
+            path: path.display().to_string(),
+            detail: format!("unsupported version {} (expected {VERSION})", doc.version),
+        });
+    }
+    Ok(doc.states)
 }
 
 fn all_pending(by_id: &BTreeMap<MonitorId, MonitorStates>) -> Vec<(MonitorId, JsonValue)> {
@@ -290,9 +325,7 @@ impl MonitorStateRepo for MonitorStateStore {
         if transitions.is_empty() && pending.is_empty() && old.is_some_and(|s| s.groups == groups) {
             return Ok(());
         }
-        let mut next = old.cloned().unwrap_or_default();
-        next.apply(groups, transitions, pending);
-        self.write(&mut inner, id, next)
+        self.change(&mut inner, id, |s| s.apply(groups, transitions, pending))
     }
 
     fn record_attempts(
@@ -302,15 +335,10 @@ impl MonitorStateRepo for MonitorStateStore {
         done: Option<&str>,
     ) -> Result<(), StorageError> {
         let mut inner = self.inner.lock();
-        let Some(old) = inner.get(&id) else {
-            return Ok(());
-        };
-        if attempts.is_empty() && done.is_none() {
+        if !inner.contains_key(&id) || (attempts.is_empty() && done.is_none()) {
             return Ok(());
         }
-        let mut next = old.clone();
-        next.add_attempts(attempts, done);
-        self.write(&mut inner, id, next)
+        self.change(&mut inner, id, |s| s.add_attempts(attempts, done))
     }
 
     fn pending(&self) -> Vec<(MonitorId, JsonValue)> {
@@ -385,6 +413,36 @@ mod tests {
         exercise(&repo);
         repo.remove(1).unwrap();
         assert_eq!(repo.ids(), vec![2]);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_states() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = MonitorStateStore::open(dir.path()).unwrap();
+        repo.save_with_pending(1, json!({"a": 1}), vec![json!({"n": 1})], vec![])
+            .unwrap();
+        // The temporary file's name is taken by a directory: the atomic write fails before the rename.
+        std::fs::create_dir(dir.path().join("1.tmp")).unwrap();
+        let failed = repo.save_with_pending(
+            1,
+            json!({"a": 2}),
+            vec![json!({"n": 2})],
+            vec![json!({"key": "k"})],
+        );
+        assert!(failed.is_err());
+        let s = repo.get(1).unwrap();
+        assert_eq!((s.groups, s.history.len()), (json!({"a": 1}), 1));
+        assert!(repo.pending().is_empty());
+        assert!(repo
+            .record_attempts(1, vec![json!({"a": 1})], None)
+            .is_err());
+        assert!(repo.get(1).unwrap().attempts.is_empty());
+        std::fs::remove_dir(dir.path().join("1.tmp")).unwrap();
+        repo.save_with_pending(1, json!({"a": 3}), vec![], vec![])
+            .unwrap();
+        let reopened = MonitorStateStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.get(1).unwrap().groups, json!({"a": 3}));
+        assert_eq!(reopened.get(1).unwrap().history.len(), 1);
     }
 
     #[test]

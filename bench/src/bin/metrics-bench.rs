@@ -242,7 +242,7 @@ fn store_bench(args: &Args, kind: MetricKind, rng: &mut Rng) -> Result<serde_jso
                         level[i] = (level[i] + (unit(rng) - 0.5) * 2.0).clamp(0.0, 100.0);
                         (level[i] * 10.0).round() / 10.0
                     }
-                    _ => (rng.next() % 40) as f64,
+                    _ => (rng.next_u64() % 40) as f64,
                 };
                 batch.points.push(MetricPoint {
                     series: key.clone(),
@@ -334,7 +334,7 @@ fn store_bench(args: &Args, kind: MetricKind, rng: &mut Rng) -> Result<serde_jso
 }
 
 fn unit(rng: &mut Rng) -> f64 {
-    (rng.next() >> 11) as f64 / (1u64 << 53) as f64
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Serialized size of a sketch (what a stored sketch costs before compression).

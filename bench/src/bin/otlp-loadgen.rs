@@ -458,7 +458,7 @@ fn kv(k: &str, v: AnyValue) -> KeyValue {
 fn hex(r: &mut Rng, digits: usize) -> String {
     let mut out = String::with_capacity(digits);
     while out.len() < digits {
-        out.push_str(&format!("{:016x}", r.next()));
+        out.push_str(&format!("{:016x}", r.next_u64()));
     }
     out.truncate(digits);
     out
@@ -466,7 +466,7 @@ fn hex(r: &mut Rng, digits: usize) -> String {
 fn nonzero_id<const N: usize>(r: &mut Rng) -> [u8; N] {
     let mut b = [0u8; N];
     for c in b.chunks_mut(8) {
-        let v = r.next() | 1;
+        let v = r.next_u64() | 1;
         c.copy_from_slice(&v.to_le_bytes()[..c.len()]);
     }
     b
@@ -1192,7 +1192,7 @@ fn find_patches(b: &[u8]) -> Res<Vec<Patch>> {
 fn masks(run_id: u64, seq: u64) -> [u64; 4] {
     let mut r =
         Rng(run_id.wrapping_mul(0xA24B_AED4_963E_E407) ^ seq.wrapping_mul(0x9FB2_1C65_1E98_DF25));
-    [r.next(), r.next(), r.next(), r.next()]
+    [r.next_u64(), r.next_u64(), r.next_u64(), r.next_u64()]
 }
 
 fn xor_into(dst: &mut [u8], m: u64) {

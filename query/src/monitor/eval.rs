@@ -36,7 +36,8 @@
 //!
 //! Persistence: the evaluator works on its own copy of the group states ([`StateCache`]) and writes a
 //! monitor's states only when something other than the last value changed (a transition, a new group, a
-//! mute flag), or at least every [`CHECKPOINT_SECS`] otherwise, and at shutdown ([`checkpoint`]): a restart
+//! mute flag), or otherwise at least every [`CHECKPOINT_SECS`] (a period per monitor, spread between half and
+//! all of it so that checkpoints do not all fall in one cycle), and at shutdown ([`checkpoint`]): a restart
 //! may see last values (and the last time data was seen) up to that old, never an older status.
 //!
 //! Notifications: the transitions to notify that no downtime mutes, of monitors whose message mentions a
@@ -68,7 +69,8 @@ use std::sync::{Arc, Mutex};
 pub const NO_GROUP: &str = "*";
 /// Most groups a log or trace-analytics monitor's `.by(…)` facet keeps.
 const MAX_EVENT_GROUPS: u32 = 10_000;
-/// Longest time a monitor's states go unwritten while only their values change.
+/// Longest time a monitor's states go unwritten while only their values change (each monitor has its own
+/// period between half and all of it).
 pub const CHECKPOINT_SECS: i64 = 600;
 const NS: i64 = 1_000_000_000;
 
@@ -510,7 +512,10 @@ fn evaluate_monitor(
             Vec::new()
         };
     cached.dirty = true;
-    let due = now_ts.saturating_sub(cached.saved_ts) >= CHECKPOINT_SECS;
+    // Between half and all of CHECKPOINT_SECS, by monitor: monitors saved together (the first cycle) do
+    // not all come due in the same later cycle.
+    let every = CHECKPOINT_SECS - (id % (CHECKPOINT_SECS as u64 / 2)) as i64;
+    let due = now_ts.saturating_sub(cached.saved_ts) >= every;
     let mut saved = false;
     if changed || due {
         let groups_json = serde_json::to_value(&cached.groups).map_err(|e| e.to_string())?;
@@ -643,7 +648,7 @@ fn values(
 /// monitor's query is evaluated as one bucket), with the end of the newest non-empty interval of each series
 /// (capped at `to`). With `full_window`, a series without a point in the first interval of the window is
 /// partial.
-fn metric_values(
+pub fn metric_values(
     ctx: &EvalContext,
     time_agg: TimeAgg,
     query: &str,

@@ -529,7 +529,7 @@ async fn aggregations_are_exact() {
     assert_eq!(got.len(), 3);
     assert_eq!(got[2], (json!("batch"), Total(Some(1.0))));
     let mut top: Vec<_> = got[..2].to_vec();
-    top.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+    top.sort_by_key(|a| a.0.to_string());
     assert_eq!(
         top,
         [
@@ -552,7 +552,7 @@ async fn aggregations_are_exact() {
         .iter()
         .map(|b| (b.by[0].1.clone(), b.computes[0].clone()))
         .collect();
-    got.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+    got.sort_by_key(|a| a.0.to_string());
     assert_eq!(
         got,
         [
