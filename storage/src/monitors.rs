@@ -2,15 +2,21 @@
 //! [`MonitorStore`] keeps them on disk, [`MemoryMonitors`] in memory (for unit tests).
 //!
 //! A monitor is stored as a JSON object, opaque to storage except for its `id` field, which the repository
-//! sets. [`MonitorStore`] keeps every monitor and the next id in one JSON document, `<dir>/monitors.json`:
+//! sets. [`MonitorStore`] keeps one file per monitor, `<dir>/<id>.json`, and the next id in
+//! `<dir>/monitors.json`:
 //!
 //! ```text
-//! {"version": 1, "next_id": 4, "monitors": [{"id": 1, …}, {"id": 3, …}]}
+//! {"version": 2, "next_id": 4}
 //! ```
 //!
-//! rewritten atomically (temporary file, fsync, rename, fsync of the directory) on every change and read
-//! once at open. Ids are allocated from 1, monotonically, and never reused: the next id is persisted, so a
-//! deleted monitor's id stays retired across restarts.
+//! each written atomically (temporary file, fsync, rename, fsync of the directory) when it changes, so a
+//! change costs one monitor's bytes however many monitors there are; everything is read once at open. Ids are
+//! allocated from 1, monotonically, and never reused: a create persists the next id before the monitor, so a
+//! deleted monitor's id (or one whose create was interrupted) stays retired across restarts.
+//!
+//! Version 1 kept every monitor in `monitors.json` (`{"version": 1, "next_id": 4, "monitors": [{"id": 1, …}]}`),
+//! rewritten whole on every change; such a directory is converted at open (the monitor files first, then the
+//! version 2 `monitors.json`, so an interrupted conversion is done again).
 
 use crate::block::write_json_doc;
 use crate::StorageError;
@@ -43,15 +49,18 @@ pub trait MonitorRepo: Send + Sync {
     fn delete(&self, id: MonitorId) -> Result<bool, StorageError>;
 }
 
-/// The persisted document.
+/// The persisted index (version 2), or the whole store (version 1, with `monitors`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Document {
     version: u32,
     next_id: MonitorId,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     monitors: Vec<MonitorDoc>,
 }
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The one-document layout, converted at open.
+const VERSION_ONE_FILE: u32 = 1;
 
 /// The monitors and the next id; what both implementations share.
 #[derive(Debug, Clone)]
@@ -85,25 +94,11 @@ impl Monitors {
         Some(doc)
     }
 
-    fn to_document(&self) -> Document {
-        Document {
-            version: VERSION,
-            next_id: self.next_id,
-            monitors: self.by_id.values().cloned().collect(),
-        }
-    }
-
     fn from_document(doc: Document, path: &Path) -> Result<Monitors, StorageError> {
         let corrupt = |detail: String| StorageError::Corrupt {
             path: path.display().to_string(),
             detail,
         };
-        if doc.version != VERSION {
-            return Err(corrupt(format!(
-                "unsupported version {} (expected {VERSION})",
-                doc.version
-            )));
-        }
         let mut by_id = BTreeMap::new();
         for m in doc.monitors {
             let id = m
@@ -124,43 +119,111 @@ impl Monitors {
     }
 }
 
-/// Monitors persisted in `<dir>/monitors.json`, all held in memory. Changes are serialized; each one is
+/// Monitors persisted one file each in a directory, all held in memory. Changes are serialized; each one is
 /// durable (fsynced) before it returns and applied in memory only once written.
 #[derive(Debug)]
 pub struct MonitorStore {
-    path: PathBuf,
+    dir: PathBuf,
     state: Mutex<Monitors>,
 }
 
 impl MonitorStore {
-    /// Opens (creating the directory if needed) and loads the monitors. A corrupt document is an error,
-    /// never silently replaced.
+    /// Opens (creating the directory if needed) and loads the monitors, converting a version 1 directory. A
+    /// corrupt file is an error, never silently replaced.
     pub fn open(dir: &Path) -> Result<MonitorStore, StorageError> {
-        let (path, doc) = crate::block::read_json_doc::<Document>(dir, MONITORS_FILE)?;
-        let state = match doc {
-            Some(doc) => Monitors::from_document(doc, &path)?,
-            None => Monitors::default(),
-        };
-        Ok(MonitorStore {
-            path,
+        let (index, doc) = crate::block::read_json_doc::<Document>(dir, MONITORS_FILE)?;
+        let store = |state| MonitorStore {
+            dir: dir.to_path_buf(),
             state: Mutex::new(state),
-        })
+        };
+        let corrupt = |detail: String| StorageError::Corrupt {
+            path: index.display().to_string(),
+            detail,
+        };
+        let Some(doc) = doc else {
+            return Ok(store(Monitors::default()));
+        };
+        match doc.version {
+            VERSION_ONE_FILE => {
+                let monitors = Monitors::from_document(doc, &index)?;
+                let s = store(monitors);
+                for (id, m) in &s.state.lock().by_id {
+                    write_json_doc(&s.path(*id), m, "monitor")?;
+                }
+                s.write_index(s.state.lock().next_id)?;
+                Ok(s)
+            }
+            VERSION => {
+                if !doc.monitors.is_empty() {
+                    return Err(corrupt("a version 2 index must not hold monitors".into()));
+                }
+                let mut monitors = Vec::new();
+                for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+                    let path = entry.map_err(|e| io_err(dir, e))?.path();
+                    let Some(id) = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.strip_suffix(".json"))
+                        .and_then(|n| n.parse::<MonitorId>().ok())
+                    else {
+                        continue;
+                    };
+                    let (_, m) =
+                        crate::block::read_json_doc::<MonitorDoc>(dir, &format!("{id}.json"))?;
+                    let Some(m) = m else { continue };
+                    if m.get("id").and_then(JsonValue::as_u64) != Some(id) {
+                        return Err(StorageError::Corrupt {
+                            path: path.display().to_string(),
+                            detail: format!("the monitor in {id}.json does not have id {id}"),
+                        });
+                    }
+                    monitors.push(m);
+                }
+                let loaded = Document {
+                    version: VERSION,
+                    next_id: doc.next_id,
+                    monitors,
+                };
+                Ok(store(Monitors::from_document(loaded, &index)?))
+            }
+            other => Err(corrupt(format!(
+                "unsupported version {other} (expected {VERSION_ONE_FILE} or {VERSION})"
+            ))),
+        }
     }
 
-    /// Applies `change` to a copy of the state, writes it, then keeps it.
-    fn change<T>(&self, change: impl FnOnce(&mut Monitors) -> T) -> Result<T, StorageError> {
-        let mut state = self.state.lock();
-        let mut next = state.clone();
-        let out = change(&mut next);
-        write_json_doc(&self.path, &next.to_document(), "monitors")?;
-        *state = next;
-        Ok(out)
+    fn path(&self, id: MonitorId) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    fn write_index(&self, next_id: MonitorId) -> Result<(), StorageError> {
+        let doc = Document {
+            version: VERSION,
+            next_id,
+            monitors: Vec::new(),
+        };
+        write_json_doc(&self.dir.join(MONITORS_FILE), &doc, "monitor index")
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> StorageError {
+    StorageError::Io {
+        path: path.display().to_string(),
+        source,
     }
 }
 
 impl MonitorRepo for MonitorStore {
-    fn create(&self, doc: MonitorDoc) -> Result<MonitorDoc, StorageError> {
-        self.change(|m| m.create(doc))
+    fn create(&self, mut doc: MonitorDoc) -> Result<MonitorDoc, StorageError> {
+        let mut state = self.state.lock();
+        let id = state.next_id;
+        // The id is retired first: a crash before the monitor's file leaves a gap, never a reused id.
+        self.write_index(id + 1)?;
+        state.next_id = id + 1;
+        doc.insert("id".into(), JsonValue::from(id));
+        write_json_doc(&self.path(id), &doc, "monitor")?;
+        state.by_id.insert(id, doc.clone());
+        Ok(doc)
     }
 
     fn get(&self, id: MonitorId) -> Option<MonitorDoc> {
@@ -171,18 +234,35 @@ impl MonitorRepo for MonitorStore {
         self.state.lock().by_id.values().cloned().collect()
     }
 
-    fn update(&self, id: MonitorId, doc: MonitorDoc) -> Result<Option<MonitorDoc>, StorageError> {
-        if !self.state.lock().by_id.contains_key(&id) {
+    fn update(
+        &self,
+        id: MonitorId,
+        mut doc: MonitorDoc,
+    ) -> Result<Option<MonitorDoc>, StorageError> {
+        let mut state = self.state.lock();
+        if !state.by_id.contains_key(&id) {
             return Ok(None);
         }
-        self.change(|m| m.update(id, doc))
+        doc.insert("id".into(), JsonValue::from(id));
+        write_json_doc(&self.path(id), &doc, "monitor")?;
+        state.by_id.insert(id, doc.clone());
+        Ok(Some(doc))
     }
 
     fn delete(&self, id: MonitorId) -> Result<bool, StorageError> {
-        if !self.state.lock().by_id.contains_key(&id) {
+        let mut state = self.state.lock();
+        if !state.by_id.contains_key(&id) {
             return Ok(false);
         }
-        self.change(|m| m.by_id.remove(&id).is_some())
+        let path = self.path(id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path, e)),
+        }
+        crate::block::sync_dir(&self.dir)?;
+        state.by_id.remove(&id);
+        Ok(true)
     }
 }
 
@@ -358,15 +438,68 @@ mod tests {
     }
 
     #[test]
+    fn converts_the_one_file_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(MONITORS_FILE),
+            r#"{"version":1,"next_id":4,"monitors":[{"id":1,"name":"a"},{"id":3,"name":"c"}]}"#,
+        )
+        .unwrap();
+        let want = vec![(1, "a".to_string()), (3, "c".to_string())];
+        assert_eq!(names(&MonitorStore::open(dir.path()).unwrap()), want);
+        let index: JsonValue =
+            serde_json::from_slice(&std::fs::read(dir.path().join(MONITORS_FILE)).unwrap())
+                .unwrap();
+        assert_eq!(index, json!({"version": 2, "next_id": 4}));
+        assert!(dir.path().join("3.json").exists());
+        let store = MonitorStore::open(dir.path()).unwrap();
+        assert_eq!(names(&store), want);
+        assert_eq!(store.create(doc("d")).unwrap()["id"], json!(4));
+        // A monitor file naming another id is corrupt.
+        std::fs::write(dir.path().join("9.json"), r#"{"id":8}"#).unwrap();
+        let e = MonitorStore::open(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("does not have id 9"), "{e}");
+    }
+
+    #[test]
+    fn a_change_writes_one_monitor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MonitorStore::open(dir.path()).unwrap();
+        for i in 0..50 {
+            store.create(doc(&format!("m{i}"))).unwrap();
+        }
+        let before = std::fs::metadata(dir.path().join("7.json"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        store.update(8, doc("changed")).unwrap();
+        let after = std::fs::metadata(dir.path().join("7.json"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(before, after, "other monitors' files are left alone");
+        let index = std::fs::read(dir.path().join(MONITORS_FILE)).unwrap();
+        assert!(index.len() < 64, "the index holds no monitor");
+        assert!(store.delete(8).unwrap());
+        assert!(!dir.path().join("8.json").exists());
+        let reopened = MonitorStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.list().len(), 49);
+        assert_eq!(reopened.create(doc("x")).unwrap()["id"], json!(51));
+    }
+
+    #[test]
     fn corrupt_or_inconsistent_documents() {
         let cases: &[(&str, Result<u64, &str>)] = &[
             // The next id is raised above the highest stored id.
             (r#"{"version":1,"next_id":1,"monitors":[{"id":5}]}"#, Ok(6)),
             (r#"{"version":1,"next_id":9,"monitors":[]}"#, Ok(9)),
             ("{not json", Err("corrupt data")),
+            (r#"{"version":3,"next_id":1}"#, Err("unsupported version 3")),
+            (r#"{"version":2,"next_id":7}"#, Ok(7)),
             (
-                r#"{"version":2,"next_id":1,"monitors":[]}"#,
-                Err("unsupported version 2"),
+                r#"{"version":2,"next_id":7,"monitors":[{"id":1}]}"#,
+                Err("must not hold monitors"),
             ),
             (
                 r#"{"version":1,"next_id":3,"monitors":[{"name":"x"}]}"#,
