@@ -351,6 +351,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(writes)
         .merge(reads)
         .merge(sightline_ui::metrics_router(registry))
+        .merge(sightline_ui::web::web_router())
         .layer(from_fn_with_state(http_metrics, observe::record));
     let _ = app.set(full);
 

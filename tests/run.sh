@@ -26,6 +26,30 @@ if ! cmp -s tests/e2e/otel-node/package-lock.json tests/e2e/otel-node/node_modul
   (cd tests/e2e/otel-node && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.sightline-lock)
 fi
 
+echo "== browser for the UI tests (Debian chromium; pinned playwright-core in tests/e2e/browser)"
+# tests/e2e/browser/run.mjs drives ${SIGHTLINE_CHROMIUM:-/usr/bin/chromium}: Debian's package, installed when missing.
+chromium_bin="${SIGHTLINE_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$chromium_bin" ]; then
+  echo "$chromium_bin is missing: installing Debian's chromium package with apt-get (takes about a minute)"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: the browser tests need Debian's chromium at $chromium_bin and apt-get is not available;" \
+         "install chromium (or set SIGHTLINE_CHROMIUM to a Chromium binary) and rerun" >&2
+    exit 1
+  fi
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; } \
+     || [ ! -x "$chromium_bin" ]; then
+    echo "error: apt-get did not give $chromium_bin (installing needs root and Debian's package lists);" \
+         "install it with 'apt-get install chromium' and rerun" >&2
+    exit 1
+  fi
+fi
+# Reinstalled whenever package-lock.json changed since the last install (a copy is kept as the stamp).
+if ! cmp -s tests/e2e/browser/package-lock.json tests/e2e/browser/node_modules/.sightline-lock; then
+  (cd tests/e2e/browser && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.sightline-lock)
+fi
+
 echo "== end-to-end tests"
 export SIGHTLINE_BIN="$CARGO_TARGET_DIR/debug/sightline"
 cd tests/e2e

@@ -1,9 +1,11 @@
 //! Sightline's HTTP surface shared by every tier: health and readiness, self-metrics in Prometheus text
-//! format, API-key/application-key auth, request metrics, and the SPEC §4 error shape. The web app arrives later.
+//! format, API-key/application-key auth, request metrics, the SPEC §4 error shape, and the embedded web app
+//! ([`web`]).
 
 pub mod auth;
 pub mod error;
 pub mod observe;
+pub mod web;
 
 pub use auth::{AuthConfig, Keys};
 pub use error::{api_error, UiError};
@@ -27,7 +29,8 @@ pub fn probe_router(ready: Arc<AtomicBool>) -> Router {
         .with_state(ready)
 }
 
-/// `/metrics`: Sightline's own metrics in the Prometheus text format.
+/// `/metrics`: Sightline's own metrics in the Prometheus text format; a browser (`Accept: text/html`) gets the
+/// web app's metrics explorer, the SPEC §8b route of the same path.
 pub fn metrics_router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
@@ -46,7 +49,13 @@ async fn readyz(State(ready): State<Arc<AtomicBool>>) -> Response {
     }
 }
 
-async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+async fn metrics(
+    State(registry): State<Arc<Registry>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if web::wants_html(&headers) {
+        return web::index().await;
+    }
     let mut out = String::new();
     match prometheus_client::encoding::text::encode(&mut out, &registry) {
         Ok(()) => (

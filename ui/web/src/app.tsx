@@ -1,0 +1,115 @@
+// The shell: top navigation, the time picker, and the routes of SPEC §8b.
+import { useEffect } from "preact/hooks";
+import { Link, href, match, navigate, useLocation, withParams, type Loc } from "./router";
+import { RANGES, timeRange } from "./time";
+import { LogsView } from "./views/logs";
+import { MonitorsView, MonitorView } from "./views/monitors";
+import { ServicesView } from "./views/apm";
+import { TraceView } from "./views/trace";
+import { Placeholder } from "./views/placeholder";
+
+const SECTIONS: { path: string; label: string }[] = [
+  { path: "/", label: "Home" },
+  { path: "/logs", label: "Logs" },
+  { path: "/metrics", label: "Metrics" },
+  { path: "/apm", label: "APM" },
+  { path: "/monitors", label: "Monitors" },
+  { path: "/dashboards", label: "Dashboards" },
+];
+
+function active(section: string, path: string): boolean {
+  return section === "/" ? path === "/" : path === section || path.startsWith(section + "/");
+}
+
+function Nav({ loc }: { loc: Loc }) {
+  const { from, to } = timeRange(loc);
+  // The time range follows across sections; the query does not (each view has its own syntax).
+  const keep = { from: loc.query.get("from") ? from : undefined, to: loc.query.get("to") ? to : undefined };
+  return (
+    <nav class="nav">
+      <Link class="brand" href={href("/", keep)}>
+        Sightline
+      </Link>
+      {SECTIONS.map((s) => (
+        <Link
+          key={s.path}
+          href={href(s.path, keep)}
+          class={active(s.path, loc.path) ? "nav-link active" : "nav-link"}
+          data-testid={`nav-${s.label.toLowerCase()}`}
+        >
+          {s.label}
+        </Link>
+      ))}
+      <span class="spacer" />
+      <TimePicker loc={loc} />
+    </nav>
+  );
+}
+
+function TimePicker({ loc }: { loc: Loc }) {
+  const { from, to } = timeRange(loc);
+  const known = to === "now" && RANGES.some((r) => r.value === from);
+  const onChange = (e: Event) => {
+    const value = (e.currentTarget as HTMLSelectElement).value;
+    navigate(withParams(loc, { from: value, to: "now" }));
+  };
+  return (
+    <label class="time-picker">
+      <span class="visually-hidden">Time range</span>
+      <select data-testid="time-range" value={known ? from : "custom"} onChange={onChange}>
+        {RANGES.map((r) => (
+          <option key={r.value} value={r.value}>
+            {r.label}
+          </option>
+        ))}
+        {!known && <option value="custom" disabled>{`${from} → ${to}`}</option>}
+      </select>
+    </label>
+  );
+}
+
+function Route({ loc }: { loc: Loc }) {
+  const p = loc.path.length > 1 ? loc.path.replace(/\/+$/, "") : loc.path;
+  let m: Record<string, string> | null;
+  if (p === "/") {
+    return <Placeholder title="Home" what="Recent activity (alerting monitors, error rates, newest logs)" />;
+  }
+  if (p === "/logs") return <LogsView loc={loc} />;
+  if (p === "/metrics") {
+    return <Placeholder title="Metrics" what="The metrics explorer (queries, formulas and charts)" />;
+  }
+  if (p === "/apm") return <ServicesView loc={loc} />;
+  if ((m = match("/apm/traces/:id", p))) return <TraceView id={m.id} />;
+  if (p === "/monitors") return <MonitorsView />;
+  if ((m = match("/monitors/:id", p))) return <MonitorView id={m.id} />;
+  if (p === "/dashboards") {
+    return <Placeholder title="Dashboards" what="The list of dashboards" />;
+  }
+  if ((m = match("/dashboards/:id", p))) {
+    return <Placeholder title={`Dashboard ${m.id}`} what="Rendering Datadog dashboard JSON" />;
+  }
+  return (
+    <section>
+      <h1>Not found</h1>
+      <p>
+        There is no page at <code>{loc.path}</code>. <Link href="/">Go home</Link>.
+      </p>
+    </section>
+  );
+}
+
+export function App() {
+  const loc = useLocation();
+  useEffect(() => {
+    const section = SECTIONS.find((s) => active(s.path, loc.path));
+    document.title = section ? `${section.label} · Sightline` : "Sightline";
+  }, [loc.path]);
+  return (
+    <div class="shell">
+      <Nav loc={loc} />
+      <main class="main">
+        <Route loc={loc} />
+      </main>
+    </div>
+  );
+}

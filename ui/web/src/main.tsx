@@ -1,0 +1,7 @@
+// The web app's entry point: mounts the shell into #app.
+import { render } from "preact";
+import { App } from "./app";
+import "./styles.css";
+
+const root = document.getElementById("app");
+if (root) render(<App />, root);

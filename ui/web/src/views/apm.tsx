@@ -1,0 +1,142 @@
+// APM: the services table (RED from spans: hits, errors, error rate, latency percentiles) and a trace-id box.
+import { useState } from "preact/hooks";
+import { apiGet, useApi } from "../api";
+import { ErrorText, Loading, QueryBar } from "../components/common";
+import { formatNs, formatNumber, formatPercent, formatRate } from "../format";
+import { navigate, type Loc } from "../router";
+import { timeRange, unixRange } from "../time";
+
+interface Red {
+  hits: number;
+  errors: number;
+  requests_per_sec: number;
+  errors_per_sec: number;
+  error_rate: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+interface ResourceRed extends Red {
+  resource: string;
+  operation: string;
+  span_kind: string;
+}
+
+interface ServiceRed extends Red {
+  service: string;
+  resources: ResourceRed[];
+}
+
+interface ServicesAnswer {
+  from: number;
+  to: number;
+  services: ServiceRed[];
+}
+
+function RedCells({ r }: { r: Red }) {
+  return (
+    <>
+      <td class="num">{formatNumber(r.hits)}</td>
+      <td class="num">{formatRate(r.requests_per_sec)}</td>
+      <td class="num">{formatNumber(r.errors)}</td>
+      <td class={r.error_rate > 0 ? "num has-errors" : "num"}>{formatPercent(r.error_rate)}</td>
+      <td class="num">{formatNs(r.p50)}</td>
+      <td class="num">{formatNs(r.p95)}</td>
+      <td class="num">{formatNs(r.p99)}</td>
+    </>
+  );
+}
+
+function TraceBox() {
+  const [id, setId] = useState("");
+  const onSubmit = (e: Event) => {
+    e.preventDefault();
+    const t = id.trim();
+    if (t) navigate(`/apm/traces/${encodeURIComponent(t)}`);
+  };
+  return (
+    <QueryBar
+      value={id}
+      onInput={setId}
+      onSubmit={onSubmit}
+      testid="trace-id-input"
+      label="Trace id"
+      placeholder="Open a trace by id (32 hexadecimal digits)"
+      button="Open trace"
+    />
+  );
+}
+
+export function ServicesView({ loc }: { loc: Loc }) {
+  const range = timeRange(loc);
+  const [open, setOpen] = useState<Set<string>>(new Set());
+  const res = useApi<ServicesAnswer>(JSON.stringify(range), (signal) => {
+    const r = unixRange(range);
+    if (!r) return Promise.reject(new Error(`invalid time range ${range.from} → ${range.to}`));
+    return apiGet<ServicesAnswer>(`/api/ui/services?from=${r.from}&to=${r.to}`, signal);
+  });
+  const services = res.data?.services ?? [];
+  const toggle = (s: string) => {
+    const next = new Set(open);
+    if (next.has(s)) next.delete(s);
+    else next.add(s);
+    setOpen(next);
+  };
+  return (
+    <section>
+      <h1>APM services</h1>
+      <TraceBox />
+      {res.error && <ErrorText error={res.error} />}
+      <Loading when={res.loading && !res.data} />
+      {res.data && services.length === 0 && <p class="muted">No spans in this time range.</p>}
+      {services.length > 0 && (
+        <table class="grid" data-testid="service-list">
+          <thead>
+            <tr>
+              <th>Service</th>
+              <th class="num">Hits</th>
+              <th class="num">Req/s</th>
+              <th class="num">Errors</th>
+              <th class="num">Error rate</th>
+              <th class="num">p50</th>
+              <th class="num">p95</th>
+              <th class="num">p99</th>
+            </tr>
+          </thead>
+          <tbody>
+            {services.map((s) => [
+              <tr key={s.service} data-testid="service-row">
+                <td>
+                  <button
+                    type="button"
+                    class="link-button"
+                    aria-expanded={open.has(s.service)}
+                    onClick={() => toggle(s.service)}
+                  >
+                    {open.has(s.service) ? "▾ " : "▸ "}
+                    {s.service}
+                  </button>
+                </td>
+                <RedCells r={s} />
+              </tr>,
+              ...(open.has(s.service)
+                ? s.resources.map((r) => (
+                    <tr key={`${s.service}\u0000${r.operation}\u0000${r.resource}\u0000${r.span_kind}`} class="sub-row" data-testid="resource-row">
+                      <td class="indent">
+                        <span class="mono">{r.resource}</span>{" "}
+                        <span class="muted">
+                          {r.operation} · {r.span_kind}
+                        </span>
+                      </td>
+                      <RedCells r={r} />
+                    </tr>
+                  ))
+                : []),
+            ])}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
