@@ -15,6 +15,7 @@ use sightline_ingest::logs::{LogMetrics, LogReceiver};
 use sightline_ingest::otlp::{self, Authorize, Otlp, OtlpMetrics};
 use sightline_ingest::statsd::StatsdReceiver;
 use sightline_model::{BatchSink, ErrorKind, LogSink, SpanSink};
+use sightline_query::dashboards_http::{dashboards_router, install_shipped, DashboardState};
 use sightline_query::eval::EvalOptions;
 use sightline_query::http::QueryState;
 use sightline_query::monitor::downtimes_http::{downtimes_router, DowntimeState};
@@ -29,7 +30,8 @@ use sightline_query::spans_http::SpanQueryState;
 use sightline_query::LogQueryState;
 use sightline_storage::spans::SpanStore;
 use sightline_storage::{
-    DowntimeRepo, DowntimeStore, MonitorStateRepo, MonitorStateStore, WebhookRepo, WebhookStore,
+    DashboardRepo, DashboardStore, DowntimeRepo, DowntimeStore, MonitorStateRepo,
+    MonitorStateStore, WebhookRepo, WebhookStore,
 };
 use sightline_storage::{
     LogReader, LogStore, MetricReader, MetricStore, MonitorRepo, MonitorStore, SpanReader,
@@ -42,6 +44,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
+
+/// The dashboards shipped with Sightline (`dashboards/` in the repository), by id: installed at start-up
+/// unless a dashboard with that id exists.
+const SHIPPED_DASHBOARDS: &[(&str, &str)] = &[(
+    "sightline-host-overview",
+    include_str!("../dashboards/host-overview.json"),
+)];
 
 /// Name of the file, in the data dir, where the bound addresses are written once the server is ready
 /// (tests start the server on port 0 and read it).
@@ -146,6 +155,23 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             .await?
             .context("cannot open the webhook store")?,
     );
+    let dashboards_dir = cfg.data_dir.join("dashboards");
+    let dashboards: Arc<dyn DashboardRepo> = Arc::new(
+        tokio::task::spawn_blocking(move || DashboardStore::open(&dashboards_dir))
+            .await?
+            .context("cannot open the dashboard store")?,
+    );
+    {
+        let repo = dashboards.clone();
+        let added =
+            tokio::task::spawn_blocking(move || install_shipped(repo.as_ref(), SHIPPED_DASHBOARDS))
+                .await?
+                .map_err(anyhow::Error::msg)
+                .context("cannot install the shipped dashboards")?;
+        if added > 0 {
+            tracing::info!("installed {added} dashboards shipped with Sightline");
+        }
+    }
     let downtimes_dir = cfg.data_dir.join("downtimes");
     let downtimes: Arc<dyn DowntimeRepo> = Arc::new(
         tokio::task::spawn_blocking(move || DowntimeStore::open(&downtimes_dir))
@@ -343,6 +369,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             }),
         })))
         .merge(webhooks_router(Arc::new(WebhookState { repo: webhooks })))
+        .merge(dashboards_router(Arc::new(DashboardState {
+            repo: dashboards,
+        })))
         .merge(downtimes_router(Arc::new(DowntimeState {
             repo: downtimes.clone(),
         })))

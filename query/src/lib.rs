@@ -11,6 +11,7 @@
 //!   [`spans_router`] serves the Datadog Spans API, the trace view and the service list.
 
 pub mod ast;
+pub mod dashboards_http;
 pub mod error;
 pub mod eval;
 pub mod events_http;

@@ -74,6 +74,37 @@ pub fn read_json_doc<D: serde::de::DeserializeOwned>(
     Ok((path, doc))
 }
 
+/// Every `<name>.json` document of `dir` (created if missing), by name, in name order; files with other
+/// extensions are skipped. A document that does not parse is an error naming its file.
+pub fn read_json_dir<D: serde::de::DeserializeOwned>(
+    dir: &Path,
+) -> Result<Vec<(String, D)>, StorageError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let path = entry.map_err(|e| io_err(dir, e))?.path();
+        if let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"))
+        {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let path = dir.join(format!("{name}.json"));
+        let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+        let doc = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        out.push((name, doc));
+    }
+    Ok(out)
+}
+
 /// Writes `doc` as JSON to `path` with [`write_atomic`] (`what` names the document in errors): the partner of
 /// [`read_json_doc`].
 pub fn write_json_doc<D: serde::Serialize>(

@@ -4,6 +4,7 @@
 
 pub mod block;
 pub mod config;
+pub mod dashboards;
 pub mod downtimes;
 pub mod head;
 pub mod index;
@@ -16,6 +17,7 @@ pub mod wal;
 pub mod webhooks;
 
 pub use config::StorageConfig;
+pub use dashboards::{DashboardDoc, DashboardRepo, DashboardStore, MemoryDashboards};
 pub use downtimes::{DowntimeDoc, DowntimeRepo, DowntimeStore, MemoryDowntimes};
 pub use head::{Head, MemMetricStore};
 pub use index::{IndexError, SeriesIndex};

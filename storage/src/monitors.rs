@@ -158,22 +158,13 @@ impl MonitorStore {
                     return Err(corrupt("a version 2 index must not hold monitors".into()));
                 }
                 let mut monitors = Vec::new();
-                for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
-                    let path = entry.map_err(|e| io_err(dir, e))?.path();
-                    let Some(id) = path
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .and_then(|n| n.strip_suffix(".json"))
-                        .and_then(|n| n.parse::<MonitorId>().ok())
-                    else {
-                        continue;
+                for (name, m) in crate::block::read_json_dir::<MonitorDoc>(dir)? {
+                    let Ok(id) = name.parse::<MonitorId>() else {
+                        continue; // monitors.json, the index
                     };
-                    let (_, m) =
-                        crate::block::read_json_doc::<MonitorDoc>(dir, &format!("{id}.json"))?;
-                    let Some(m) = m else { continue };
                     if m.get("id").and_then(JsonValue::as_u64) != Some(id) {
                         return Err(StorageError::Corrupt {
-                            path: path.display().to_string(),
+                            path: dir.join(format!("{name}.json")).display().to_string(),
                             detail: format!("the monitor in {id}.json does not have id {id}"),
                         });
                     }
