@@ -23,6 +23,8 @@
 //         {"waitForRows": "log-row", "allContain": "text", "count": 3},  // >=1 such element (exactly
 //                                             // `count` if given), every one's text containing `allContain`
 //         {"waitForURL": "substring of the URL"},
+//         {"drag": "css selector", "from": [0.2, 0.5], "to": [0.6, 0.5]},  // mouse down at `from`, move in
+//                                             // steps, up at `to`; points are fractions of the element's box
 //         {"sleep": 200}
 //       ]
 //     }]
@@ -123,6 +125,18 @@ async function runAction(page, a) {
       { testid: a.waitForRows, text: a.allContain ?? null, count: a.count ?? null },
       { timeout: WAIT_MS },
     );
+  }
+  else if ("drag" in a) {
+    const el = await page.waitForSelector(a.drag, { state: "visible", timeout: WAIT_MS });
+    const box = await el.boundingBox();
+    if (!box) throw new Error(`${a.drag} has no box`);
+    const at = ([fx, fy]) => [box.x + box.width * fx, box.y + box.height * fy];
+    const [x0, y0] = at(a.from ?? [0.25, 0.5]);
+    const [x1, y1] = at(a.to ?? [0.75, 0.5]);
+    await page.mouse.move(x0, y0);
+    await page.mouse.down();
+    await page.mouse.move(x1, y1, { steps: 10 });
+    await page.mouse.up();
   }
   else if ("waitForURL" in a) await page.waitForURL((u) => u.toString().includes(a.waitForURL), { timeout: WAIT_MS });
   else if ("sleep" in a) await page.waitForTimeout(a.sleep);

@@ -3,6 +3,7 @@ import { useEffect } from "preact/hooks";
 import { Link, href, match, navigate, useLocation, withParams, type Loc } from "./router";
 import { RANGES, timeRange } from "./time";
 import { LogsView } from "./views/logs";
+import { MetricsView } from "./views/metrics";
 import { MonitorsView, MonitorView } from "./views/monitors";
 import { ServicesView } from "./views/apm";
 import { TraceView } from "./views/trace";
@@ -75,9 +76,7 @@ function Route({ loc }: { loc: Loc }) {
     return <Placeholder title="Home" what="Recent activity (alerting monitors, error rates, newest logs)" />;
   }
   if (p === "/logs") return <LogsView loc={loc} />;
-  if (p === "/metrics") {
-    return <Placeholder title="Metrics" what="The metrics explorer (queries, formulas and charts)" />;
-  }
+  if (p === "/metrics") return <MetricsView loc={loc} />;
   if (p === "/apm") return <ServicesView loc={loc} />;
   if ((m = match("/apm/traces/:id", p))) return <TraceView id={m.id} />;
   if (p === "/monitors") return <MonitorsView />;

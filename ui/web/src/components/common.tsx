@@ -1,7 +1,9 @@
-// Small shared components: an error line, a loading line, the query bar, and an attribute tree (all text,
-// never HTML).
+// Small shared components: an error line, a loading line, the query bar (with optional autocompletion), and
+// an attribute tree (all text, never HTML).
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { ApiError } from "../api";
 import { formatValue } from "../format";
+import { AutocompleteList, type Suggest, type Suggestion } from "./autocomplete";
 
 export function ErrorText({ error, testid }: { error: ApiError | string; testid?: string }) {
   const text = typeof error === "string" ? error : error.message;
@@ -16,7 +18,8 @@ export function Loading({ when }: { when: boolean }) {
   return when ? <p class="muted loading">Loading…</p> : null;
 }
 
-/** A one-line query form: a monospace input and a submit button. */
+/** A one-line query form: a monospace input and a submit button; with `suggest`, a completion dropdown
+ * (up/down to move, Enter or Tab to accept, Escape to close; Enter with nothing chosen submits). */
 export function QueryBar(props: {
   value: string;
   onInput: (value: string) => void;
@@ -27,20 +30,106 @@ export function QueryBar(props: {
   button: string;
   /** Marks the form as the page's search (ARIA). */
   search?: boolean;
+  /** Completions for the text and caret (optional: without it, a plain input). */
+  suggest?: Suggest;
 }) {
+  const input = useRef<HTMLInputElement>(null);
+  const caret = useRef<number | null>(null);
+  const [items, setItems] = useState<Suggestion[]>([]);
+  const [active, setActive] = useState(-1);
+  const listId = `${props.testid}-suggestions`;
+  const suggest = props.suggest;
+
+  // An accepted completion moves the caret to the end of what it inserted, once the new value is rendered.
+  useEffect(() => {
+    if (caret.current !== null && input.current) {
+      input.current.setSelectionRange(caret.current, caret.current);
+      caret.current = null;
+    }
+  });
+
+  const refresh = (text: string, at: number | null) => {
+    if (!suggest) return;
+    setItems(suggest(text, at ?? text.length));
+    setActive(-1);
+  };
+  const close = () => {
+    setItems([]);
+    setActive(-1);
+  };
+  const accept = (s: Suggestion) => {
+    caret.current = s.caret;
+    props.onInput(s.value);
+    // A key (`service:`) goes on to its values; a whole term or a recent query closes the list.
+    if (s.value.slice(0, s.caret).endsWith(":")) refresh(s.value, s.caret);
+    else close();
+  };
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (!suggest || items.length === 0) return;
+    if (e.key === "ArrowDown") {
+      e.preventDefault();
+      setActive((a) => (a + 1) % items.length);
+    } else if (e.key === "ArrowUp") {
+      e.preventDefault();
+      setActive((a) => (a <= 0 ? items.length - 1 : a - 1));
+    } else if ((e.key === "Enter" || e.key === "Tab") && active >= 0 && active < items.length) {
+      e.preventDefault();
+      accept(items[active]);
+    } else if (e.key === "Escape") {
+      e.preventDefault();
+      close();
+    }
+  };
+  const open = suggest !== undefined && items.length > 0;
+
+  const onInput = (e: Event) => {
+    const el = e.currentTarget as HTMLInputElement;
+    props.onInput(el.value);
+    refresh(el.value, el.selectionStart);
+  };
+  const shared = {
+    ref: input,
+    class: "query-input mono",
+    "data-testid": props.testid,
+    "aria-label": props.label,
+    placeholder: props.placeholder,
+    spellcheck: false,
+    autocomplete: "off",
+    value: props.value,
+    onInput,
+  };
+  const field = suggest ? (
+    <input
+      {...shared}
+      type="text"
+      role="combobox"
+      aria-autocomplete="list"
+      aria-expanded={open}
+      aria-controls={listId}
+      aria-activedescendant={open && active >= 0 ? `${listId}-${active}` : undefined}
+      onKeyDown={onKeyDown}
+      onFocus={(e) => refresh(e.currentTarget.value, e.currentTarget.selectionStart)}
+      onClick={(e) => refresh(e.currentTarget.value, e.currentTarget.selectionStart)}
+      onBlur={close}
+    />
+  ) : (
+    <input {...shared} type="search" />
+  );
+  const onSubmit = (e: Event) => {
+    close();
+    props.onSubmit(e);
+  };
+
   return (
-    <form class="query-bar" onSubmit={props.onSubmit} role={props.search ? "search" : undefined}>
-      <input
-        type="search"
-        class="query-input mono"
-        data-testid={props.testid}
-        aria-label={props.label}
-        placeholder={props.placeholder}
-        spellcheck={false}
-        autocomplete="off"
-        value={props.value}
-        onInput={(e) => props.onInput((e.currentTarget as HTMLInputElement).value)}
-      />
+    <form class="query-bar" onSubmit={onSubmit} role={props.search ? "search" : undefined}>
+      {suggest ? (
+        <div class="ac-wrap">
+          {field}
+          {open && <AutocompleteList id={listId} items={items} active={active} onPick={accept} onHover={setActive} />}
+        </div>
+      ) : (
+        field
+      )}
       <button type="submit">{props.button}</button>
     </form>
   );

@@ -1,12 +1,18 @@
-// The log explorer: a query bar (Datadog search syntax, kept in the URL), the newest logs, and a detail panel.
-import { useEffect, useState } from "preact/hooks";
-import { apiPost, useApi } from "../api";
+// The log explorer: a query bar (Datadog search syntax, kept in the URL) with completions and history, a
+// count-over-time histogram by status, a facet sidebar, the newest logs, and a detail panel.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { apiPost, useApi, type ApiError } from "../api";
+import { historySuggestions, pushHistory, searchSuggestions } from "../components/autocomplete";
 import { AttrTree, ErrorText, QueryBar } from "../components/common";
+import { FacetSidebar, facetSource, loadFacets } from "../components/facets";
+import { Histogram, loadHistogram } from "../components/histogram";
 import { formatIso, logStatusClass } from "../format";
 import { Link, navigate, withParams, type Loc } from "../router";
 import { timeRange } from "../time";
 
 const LIMIT = 100;
+/** localStorage key of the recent log queries. */
+const HISTORY_KEY = "sightline.logs.history";
 
 export interface LogEvent {
   id: string;
@@ -76,6 +82,21 @@ function Detail({ log, onClose }: { log: LogEvent; onClose: () => void }) {
   );
 }
 
+/**
+ * Loads `key` once `ready` (the log list answered for the same query: a malformed query costs one failed
+ * request, not three); while the next answer loads, the previous one stays on screen.
+ */
+function useAfterList<T>(
+  key: string,
+  ready: boolean,
+  load: (signal: AbortSignal) => Promise<T>,
+): { data: T | null; loading: boolean; error: ApiError | null } {
+  const r = useApi<T | null>(ready ? key : "", (signal) => (ready ? load(signal) : Promise.resolve(null)));
+  const last = useRef<T | null>(null);
+  if (r.data) last.current = r.data;
+  return { data: last.current, loading: !ready || r.loading, error: r.error };
+}
+
 export function LogsView({ loc }: { loc: Loc }) {
   const query = loc.query.get("query") ?? "";
   const { from, to } = timeRange(loc);
@@ -85,15 +106,37 @@ export function LogsView({ loc }: { loc: Loc }) {
   // Back/forward (or a link) changes the query: the input follows.
   useEffect(() => setInput(query), [query]);
 
-  const res = useApi<LogsAnswer>(JSON.stringify([query, from, to]), (signal) =>
+  const key = JSON.stringify([query, from, to]);
+  // The answer carries the key it is for: in the render right after the query changes, `res` still holds
+  // the previous answer, which must not start the histogram and facets for the new (maybe malformed) query.
+  const res = useApi<{ key: string; answer: LogsAnswer }>(key, (signal) =>
     apiPost<LogsAnswer>(
       "/api/v2/logs/events/search",
       { filter: { query, from, to }, page: { limit: LIMIT }, sort: "-timestamp" },
       signal,
-    ),
+    ).then((answer) => ({ key, answer })),
   );
-  const logs = res.data?.data ?? [];
+  const logs = res.data?.answer.data ?? [];
   const chosen = selected === null ? null : logs.find((l) => l.id === selected) ?? null;
+
+  const listOk = !res.loading && res.error === null && res.data?.key === key;
+  const hist = useAfterList(key, listOk, (signal) => loadHistogram(query, { from, to }, signal));
+  const facets = useAfterList(key, listOk, (signal) => loadFacets(query, { from, to }, signal));
+
+  // A query that ran is remembered (newest first) for the empty query bar.
+  useEffect(() => {
+    if (listOk && query.trim() !== "") pushHistory(HISTORY_KEY, query);
+  }, [query, listOk]);
+
+  const source = useMemo(() => facetSource(facets.data), [facets.data]);
+  const suggest = (text: string, caret: number) =>
+    text.trim() === "" ? historySuggestions(HISTORY_KEY) : searchSuggestions(text, caret, source);
+
+  const setQuery = (q: string) => {
+    setSelected(null);
+    setInput(q);
+    navigate(withParams(loc, { query: q }));
+  };
 
   const onSubmit = (e: Event) => {
     e.preventDefault();
@@ -115,64 +158,75 @@ export function LogsView({ loc }: { loc: Loc }) {
         label="Log search query"
         placeholder='service:web status:error "timed out" @http.status_code:>=500'
         button="Search"
+        suggest={suggest}
       />
       {res.error && <ErrorText error={res.error} testid="query-error" />}
-      <div class={chosen ? "split with-detail" : "split"}>
-        <div class="list">
-          <p class="muted summary" data-testid="log-summary">
-            {res.loading
-              ? "Loading…"
-              : res.error
-                ? ""
-                : logs.length === 0
-                  ? "No logs match this query in this time range."
-                  : `The newest ${logs.length} log${logs.length === 1 ? "" : "s"}${logs.length === LIMIT ? " (more are not shown)" : ""}.`}
-          </p>
-          {logs.length > 0 && (
-            <table class="grid logs-table" data-testid="log-list">
-              <thead>
-                <tr>
-                  <th class="col-time">Time</th>
-                  <th class="col-status">Status</th>
-                  <th class="col-service">Service</th>
-                  <th class="col-host">Host</th>
-                  <th>Message</th>
-                </tr>
-              </thead>
-              <tbody>
-                {logs.map((l) => {
-                  const a = l.attributes;
-                  return (
-                    <tr
-                      key={l.id}
-                      data-testid="log-row"
-                      class={l.id === selected ? "row selected" : "row"}
-                      tabIndex={0}
-                      onClick={() => setSelected(l.id === selected ? null : l.id)}
-                      onKeyDown={(e) => {
-                        if (e.key === "Enter" || e.key === " ") {
-                          e.preventDefault();
-                          setSelected(l.id === selected ? null : l.id);
-                        }
-                      }}
-                    >
-                      <td class="mono nowrap">{formatIso(a.timestamp)}</td>
-                      <td>
-                        <span class={logStatusClass(a.status)}>{a.status ?? ""}</span>
-                      </td>
-                      <td class="nowrap">{a.service ?? ""}</td>
-                      <td class="nowrap">{a.host ?? ""}</td>
-                      <td class="mono message">
-                        <div class="clamp">{a.message ?? ""}</div>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          )}
+      <Histogram data={res.error ? null : hist.data} loading={hist.loading && !res.error} />
+      {hist.error && <p class="muted">Histogram: {hist.error.message}</p>}
+      <div class="facets-layout">
+        <FacetSidebar
+          data={res.error ? null : facets.data}
+          loading={facets.loading && !res.error}
+          query={query}
+          onQuery={setQuery}
+        />
+        <div class={chosen ? "split with-detail" : "split"}>
+          <div class="list">
+            <p class="muted summary" data-testid="log-summary">
+              {res.loading
+                ? "Loading…"
+                : res.error
+                  ? ""
+                  : logs.length === 0
+                    ? "No logs match this query in this time range."
+                    : `The newest ${logs.length} log${logs.length === 1 ? "" : "s"}${logs.length === LIMIT ? " (more are not shown)" : ""}.`}
+            </p>
+            {logs.length > 0 && (
+              <table class="grid logs-table" data-testid="log-list">
+                <thead>
+                  <tr>
+                    <th class="col-time">Time</th>
+                    <th class="col-status">Status</th>
+                    <th class="col-service">Service</th>
+                    <th class="col-host">Host</th>
+                    <th>Message</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {logs.map((l) => {
+                    const a = l.attributes;
+                    return (
+                      <tr
+                        key={l.id}
+                        data-testid="log-row"
+                        class={l.id === selected ? "row selected" : "row"}
+                        tabIndex={0}
+                        onClick={() => setSelected(l.id === selected ? null : l.id)}
+                        onKeyDown={(e) => {
+                          if (e.key === "Enter" || e.key === " ") {
+                            e.preventDefault();
+                            setSelected(l.id === selected ? null : l.id);
+                          }
+                        }}
+                      >
+                        <td class="mono nowrap">{formatIso(a.timestamp)}</td>
+                        <td>
+                          <span class={logStatusClass(a.status)}>{a.status ?? ""}</span>
+                        </td>
+                        <td class="nowrap">{a.service ?? ""}</td>
+                        <td class="nowrap">{a.host ?? ""}</td>
+                        <td class="mono message">
+                          <div class="clamp">{a.message ?? ""}</div>
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            )}
+          </div>
+          {chosen && <Detail log={chosen} onClose={() => setSelected(null)} />}
         </div>
-        {chosen && <Detail log={chosen} onClose={() => setSelected(null)} />}
       </div>
     </section>
   );
