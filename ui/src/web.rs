@@ -13,15 +13,16 @@ use axum::Router;
 #[folder = "$OUT_DIR/web/"]
 struct Assets;
 
-/// The routes of SPEC §8b that answer the app (`/metrics` also answers Prometheus; see
-/// [`wants_html`]).
-pub const APP_ROUTES: [&str; 8] = [
+/// The routes of SPEC §8b that answer the app, plus the monitor form's (`/monitors/new` is a
+/// `/monitors/{id}`); `/metrics` also answers Prometheus (see [`wants_html`]).
+pub const APP_ROUTES: [&str; 9] = [
     "/",
     "/logs",
     "/apm",
     "/apm/traces/{id}",
     "/monitors",
     "/monitors/{id}",
+    "/monitors/{id}/edit",
     "/dashboards",
     "/dashboards/{id}",
 ];
@@ -129,6 +130,7 @@ mod tests {
             "/apm/traces/abc",
             "/monitors",
             "/monitors/7",
+            "/monitors/7/edit",
             "/dashboards",
             "/dashboards/x",
         ] {

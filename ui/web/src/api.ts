@@ -30,6 +30,7 @@ async function errorOf(r: Response): Promise<ApiError> {
   return new ApiError(r.status, `HTTP ${r.status} ${r.statusText}${detail ? `: ${detail}` : ""}`);
 }
 
+/** A JSON request with any method: the parsed answer (`null` for an empty one, such as a 204). */
 async function request<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
   const init: RequestInit = { method, signal, headers: { Accept: "application/json" } };
   if (body !== undefined) {
@@ -44,7 +45,8 @@ async function request<T>(method: string, path: string, body: unknown, signal?: 
     throw new ApiError(0, `cannot reach the server: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!r.ok) throw await errorOf(r);
-  return (await r.json()) as T;
+  const text = await r.text();
+  return (text.trim() ? JSON.parse(text) : null) as T;
 }
 
 export function apiGet<T>(path: string, signal?: AbortSignal): Promise<T> {
@@ -53,6 +55,28 @@ export function apiGet<T>(path: string, signal?: AbortSignal): Promise<T> {
 
 export function apiPost<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
   return request<T>("POST", path, body, signal);
+}
+
+export function apiPut<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  return request<T>("PUT", path, body, signal);
+}
+
+/** A DELETE; the answer if there is one (`null` for a 204). */
+export function apiDelete<T>(path: string, signal?: AbortSignal): Promise<T | null> {
+  return request<T | null>("DELETE", path, undefined, signal);
+}
+
+/** One series of the v1 metric query API's answer (`GET /api/v1/query`), the fields the app reads. */
+export interface MetricSeries {
+  metric: string;
+  scope: string;
+  expression: string;
+  tag_set: string[];
+  pointlist: [number, number | null][];
+}
+
+export interface MetricAnswer {
+  series: MetricSeries[];
 }
 
 export function isAbort(e: unknown): boolean {

@@ -5,8 +5,10 @@ import { RANGES, timeRange } from "./time";
 import { LogsView } from "./views/logs";
 import { MetricsView } from "./views/metrics";
 import { MonitorsView, MonitorView } from "./views/monitors";
+import { MonitorFormView } from "./views/monitor-form";
 import { ServicesView } from "./views/apm";
 import { TraceView } from "./views/trace";
+import { DashboardView, DashboardsView } from "./views/dashboards";
 import { Placeholder } from "./views/placeholder";
 
 const SECTIONS: { path: string; label: string }[] = [
@@ -80,13 +82,11 @@ function Route({ loc }: { loc: Loc }) {
   if (p === "/apm") return <ServicesView loc={loc} />;
   if ((m = match("/apm/traces/:id", p))) return <TraceView id={m.id} />;
   if (p === "/monitors") return <MonitorsView />;
+  if (p === "/monitors/new") return <MonitorFormView />;
+  if ((m = match("/monitors/:id/edit", p))) return <MonitorFormView id={m.id} />;
   if ((m = match("/monitors/:id", p))) return <MonitorView id={m.id} />;
-  if (p === "/dashboards") {
-    return <Placeholder title="Dashboards" what="The list of dashboards" />;
-  }
-  if ((m = match("/dashboards/:id", p))) {
-    return <Placeholder title={`Dashboard ${m.id}`} what="Rendering Datadog dashboard JSON" />;
-  }
+  if (p === "/dashboards") return <DashboardsView loc={loc} />;
+  if ((m = match("/dashboards/:id", p))) return <DashboardView key={m.id} id={m.id} loc={loc} />;
   return (
     <section>
       <h1>Not found</h1>

@@ -20,6 +20,15 @@ export interface ChartSeries {
   points: [number, number | null][];
 }
 
+/** A horizontal threshold line across the chart (a monitor's critical or warning threshold). */
+export interface ChartMarker {
+  value: number;
+  label: string;
+  kind: "critical" | "warning";
+}
+
+const MARKER_COLORS: Record<ChartMarker["kind"], string> = { critical: "#c0262d", warning: "#a35c00" };
+
 export interface TimeseriesChartProps {
   series: ChartSeries[];
   type: ChartType;
@@ -31,6 +40,8 @@ export interface TimeseriesChartProps {
   /** data-testid of the chart's container and of each legend entry. */
   testid?: string;
   legendTestid?: string;
+  /** Horizontal threshold lines; the y axis is widened to show them. */
+  markers?: ChartMarker[];
 }
 
 const PALETTE = [
@@ -103,8 +114,57 @@ function legendValue(y: (number | null | undefined)[], idx: number | null): stri
   return "—";
 }
 
+/** The y range covering the data and every marker, with a little room above and below. */
+function yRange(min: number | null, max: number | null, markers: ChartMarker[]): uPlot.Range.MinMax {
+  const vals = markers.map((m) => m.value);
+  if (min !== null && Number.isFinite(min)) vals.push(min);
+  if (max !== null && Number.isFinite(max)) vals.push(max);
+  let lo = Math.min(...vals);
+  let hi = Math.max(...vals);
+  if (lo === hi) {
+    const pad = Math.abs(lo) * 0.1 || 1;
+    lo -= pad;
+    hi += pad;
+  }
+  const pad = (hi - lo) * 0.08;
+  return [lo >= 0 && lo - pad < 0 ? 0 : lo - pad, hi + pad];
+}
+
+/** Draws each marker as a dashed horizontal line with its label (canvas text, not HTML). */
+function drawMarkers(u: uPlot, markers: ChartMarker[]): void {
+  const ctx = u.ctx;
+  const { left, top, width, height } = u.bbox;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(left, top, width, height);
+  ctx.clip();
+  const px = window.devicePixelRatio || 1;
+  ctx.font = `${Math.round(11 * px)}px system-ui, sans-serif`;
+  ctx.textAlign = "right";
+  for (const m of markers) {
+    const y = Math.round(u.valToPos(m.value, "y", true));
+    if (!Number.isFinite(y)) continue;
+    const color = MARKER_COLORS[m.kind];
+    ctx.strokeStyle = color;
+    ctx.fillStyle = color;
+    ctx.lineWidth = 1.5 * px;
+    ctx.setLineDash([6 * px, 4 * px]);
+    ctx.beginPath();
+    ctx.moveTo(left, y);
+    ctx.lineTo(left + width, y);
+    ctx.stroke();
+    // The label above the line, or below it when the line is at the top of the plot.
+    const below = y - top < 16 * px;
+    ctx.textBaseline = below ? "top" : "bottom";
+    ctx.fillText(`${m.label} ${formatNumber(m.value)}`, left + width - 4 * px, below ? y + 3 * px : y - 2 * px);
+  }
+  ctx.restore();
+}
+
 export function TimeseriesChart(props: TimeseriesChartProps) {
   const { series, type, height = 280, range, testid, legendTestid } = props;
+  const markers = (props.markers ?? []).filter((m) => Number.isFinite(m.value));
+  const markersKey = JSON.stringify(markers);
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const onZoom = useRef(props.onZoom);
@@ -131,6 +191,7 @@ export function TimeseriesChart(props: TimeseriesChartProps) {
           time: true,
           ...(range ? { range: (): uPlot.Range.MinMax => [range[0] / 1000, range[1] / 1000] } : {}),
         },
+        ...(markers.length > 0 ? { y: { range: (_u: uPlot, min: number | null, max: number | null) => yRange(min, max, markers) } } : {}),
       },
       axes: [
         { stroke: "#667085", grid: { stroke: "#e2e5ea", width: 1 }, ticks: { stroke: "#e2e5ea", width: 1 } },
@@ -148,6 +209,7 @@ export function TimeseriesChart(props: TimeseriesChartProps) {
       ],
       hooks: {
         setCursor: [(u) => setCursor(u.cursor.idx ?? null)],
+        ...(markers.length > 0 ? { draw: [(u: uPlot) => drawMarkers(u, markers)] } : {}),
         setSelect: [
           (u) => {
             const sel = u.select;
@@ -177,7 +239,7 @@ export function TimeseriesChart(props: TimeseriesChartProps) {
       plot.current = null;
       el.removeAttribute("data-series-count");
     };
-  }, [data, type, height, rangeKey]);
+  }, [data, type, height, rangeKey, markersKey]);
 
   const hoverTime = cursor !== null && cursor < data[0].length ? formatDate(new Date(data[0][cursor] * 1000), false) : null;
 
@@ -195,6 +257,17 @@ export function TimeseriesChart(props: TimeseriesChartProps) {
             </li>
           ))}
         </ul>
+        {markers.length > 0 && (
+          <ul class="ts-markers" style={{ display: "flex", flexWrap: "wrap", gap: "2px 16px", marginTop: "4px" }}>
+            {markers.map((m, i) => (
+              <li key={i} class="ts-legend-item">
+                <span class="ts-swatch" style={{ backgroundColor: MARKER_COLORS[m.kind] }} />
+                <span class="ts-label">{m.label}</span>
+                <span class="ts-value num mono">{formatNumber(m.value)}</span>
+              </li>
+            ))}
+          </ul>
+        )}
       </div>
     </div>
   );

@@ -1,7 +1,7 @@
 // The metrics explorer: metric queries (Datadog syntax) and an optional formula over them, kept in the URL,
 // drawn as a line, area or bar chart with one series per group; dragging across the chart zooms the time range.
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { ApiError, apiGet, isAbort, useApi } from "../api";
+import { ApiError, apiGet, isAbort, useApi, type MetricAnswer, type MetricSeries } from "../api";
 import { ErrorText } from "../components/common";
 import { CHART_TYPES, TimeseriesChart, type ChartSeries, type ChartType } from "../components/chart";
 import { formatDate } from "../format";
@@ -9,22 +9,9 @@ import { navigate, type Loc } from "../router";
 import { timeRange, unixRange } from "../time";
 import "./metrics.css";
 
-/** One series of the v1 query API's answer (the fields the view uses). */
-interface ApiSeries {
-  metric: string;
-  scope: string;
-  expression: string;
-  tag_set: string[];
-  pointlist: [number, number | null][];
-}
-
-interface QueryAnswer {
-  series: ApiSeries[];
-}
-
 /** What one query (a row or the formula) came back with. */
 interface Outcome {
-  series: ApiSeries[] | null;
+  series: MetricSeries[] | null;
   error: string | null;
 }
 
@@ -64,7 +51,7 @@ export function expandFormula(formula: string, queries: string[]): { text: strin
 async function runQuery(query: string, from: number, to: number, signal: AbortSignal): Promise<Outcome> {
   const qs = new URLSearchParams({ from: String(from), to: String(to), query });
   try {
-    const a = await apiGet<QueryAnswer>(`/api/v1/query?${qs.toString()}`, signal);
+    const a = await apiGet<MetricAnswer>(`/api/v1/query?${qs.toString()}`, signal);
     return { series: Array.isArray(a.series) ? a.series : [], error: null };
   } catch (e) {
     if (isAbort(e)) throw e;
@@ -73,12 +60,12 @@ async function runQuery(query: string, from: number, to: number, signal: AbortSi
 }
 
 /** A group's legend text: its tag set (`host:a,env:prod`), or the expression when it has no group. */
-function groupLabel(s: ApiSeries): string {
+function groupLabel(s: MetricSeries): string {
   if (Array.isArray(s.tag_set) && s.tag_set.length > 0) return s.tag_set.join(",");
   return s.expression || s.metric || s.scope || "";
 }
 
-function toChart(series: ApiSeries[], prefix: string): ChartSeries[] {
+function toChart(series: MetricSeries[], prefix: string): ChartSeries[] {
   return series.map((s) => ({
     label: prefix + groupLabel(s),
     points: Array.isArray(s.pointlist) ? s.pointlist : [],

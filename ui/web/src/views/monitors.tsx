@@ -1,9 +1,12 @@
 // Monitors: the list with the state of each monitor and group, and one monitor's definition, groups,
-// transition history and webhook delivery attempts.
-import { apiGet, useApi } from "../api";
+// transition history and webhook delivery attempts, with its actions: edit, mute (a downtime), unmute, delete.
+import { useState } from "preact/hooks";
+import { apiDelete, apiGet, apiPost, useApi } from "../api";
 import { AttrTree, ErrorText, Loading } from "../components/common";
-import { formatNumber, formatUnixSecs, formatValue, monitorStatusClass } from "../format";
-import { Link } from "../router";
+import { formatIso, formatNumber, formatUnixSecs, formatValue, monitorStatusClass } from "../format";
+import { Link, navigate } from "../router";
+import { errorText } from "./monitor-form";
+import "./monitors.css";
 
 interface GroupState {
   name?: string;
@@ -69,7 +72,12 @@ export function MonitorsView() {
   const monitors = res.data ?? [];
   return (
     <section>
-      <h1>Monitors</h1>
+      <div class="list-head">
+        <h1>Monitors</h1>
+        <Link href="/monitors/new" class="button-link" data-testid="monitor-new">
+          + New monitor
+        </Link>
+      </div>
       {res.error && <ErrorText error={res.error} />}
       <Loading when={res.loading && !res.data} />
       {res.data && monitors.length === 0 && <p class="muted">No monitors yet.</p>}
@@ -113,6 +121,165 @@ export function MonitorsView() {
   );
 }
 
+/** A downtime of the v2 API (the fields the view uses). */
+interface Downtime {
+  id: string;
+  attributes?: {
+    scope?: string;
+    monitor_identifier?: { monitor_id?: number; monitor_tags?: string[] };
+    schedule?: { start?: string; end?: string | null };
+    status?: string;
+    message?: string;
+  };
+}
+
+const MUTE_FOR: { value: string; label: string; secs: number | null }[] = [
+  { value: "1h", label: "for 1 hour", secs: 3600 },
+  { value: "4h", label: "for 4 hours", secs: 4 * 3600 },
+  { value: "1d", label: "for 1 day", secs: 86400 },
+  { value: "forever", label: "until unmuted", secs: null },
+];
+
+/** RFC 3339 in UTC with whole seconds. */
+function rfc3339(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Edit, mute (with the active downtimes of this monitor and their unmute) and delete (confirmed in the page). */
+function MonitorActions({ m }: { m: Monitor }) {
+  const [tick, setTick] = useState(0);
+  const [muteFor, setMuteFor] = useState("1h");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState(false);
+  const downtimes = useApi<Downtime[]>(`downtimes:${m.id}:${tick}`, async (signal) => {
+    const a = await apiGet<{ data?: Downtime[] }>("/api/v2/downtime?current_only=true", signal);
+    return (a.data ?? []).filter((d) => d.attributes?.monitor_identifier?.monitor_id === m.id);
+  });
+  const active = (downtimes.data ?? []).filter((d) => {
+    const st = d.attributes?.status;
+    return st === "active" || st === "scheduled";
+  });
+
+  const run = async (what: () => Promise<unknown>, then?: () => void) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await what();
+      if (then) then();
+      setTick((t) => t + 1);
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const mute = () => {
+    const choice = MUTE_FOR.find((c) => c.value === muteFor) ?? MUTE_FOR[0];
+    const schedule: Record<string, string> = {};
+    if (choice.secs !== null) schedule.end = rfc3339(Date.now() + choice.secs * 1000);
+    void run(() =>
+      apiPost("/api/v2/downtime", {
+        data: {
+          type: "downtime",
+          attributes: { scope: "*", monitor_identifier: { monitor_id: m.id }, schedule },
+        },
+      }),
+    );
+  };
+  const unmute = (d: Downtime) => void run(() => apiDelete(`/api/v2/downtime/${encodeURIComponent(d.id)}`));
+  const remove = () =>
+    void run(
+      () => apiDelete(`/api/v1/monitor/${m.id}`),
+      () => navigate("/monitors"),
+    );
+
+  return (
+    <>
+      <div class="mon-actions">
+        <Link href={`/monitors/${m.id}/edit`} class="button-link" data-testid="monitor-edit">
+          Edit
+        </Link>
+        <span class="mon-mute">
+          <select
+            data-testid="monitor-mute-duration"
+            aria-label="Mute for"
+            value={muteFor}
+            onChange={(e) => setMuteFor(e.currentTarget.value)}
+          >
+            {MUTE_FOR.map((c) => (
+              <option key={c.value} value={c.value}>
+                {c.label}
+              </option>
+            ))}
+          </select>
+          <button type="button" data-testid="monitor-mute" disabled={busy} onClick={mute}>
+            Mute
+          </button>
+        </span>
+        {confirming ? (
+          <span class="mon-confirm" data-testid="monitor-delete-confirmation">
+            <span>Delete this monitor and its state?</span>
+            <button type="button" class="danger" data-testid="monitor-delete-confirm" disabled={busy} onClick={remove}>
+              Delete
+            </button>
+            <button type="button" class="secondary" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </span>
+        ) : (
+          <button type="button" class="danger secondary" data-testid="monitor-delete" onClick={() => setConfirming(true)}>
+            Delete
+          </button>
+        )}
+      </div>
+      {error && <ErrorText error={error} testid="monitor-action-error" />}
+      {downtimes.error && <ErrorText error={downtimes.error} />}
+      {active.length > 0 && (
+        <div class="mon-muted" data-testid="monitor-muted">
+          <strong>Muted</strong>
+          <table class="grid" data-testid="monitor-downtimes">
+            <thead>
+              <tr>
+                <th>Downtime</th>
+                <th>Scope</th>
+                <th>Status</th>
+                <th>From</th>
+                <th>Until</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {active.map((d) => (
+                <tr key={d.id} data-testid="downtime-row">
+                  <td class="mono">{d.id}</td>
+                  <td class="mono">{d.attributes?.scope ?? ""}</td>
+                  <td>{d.attributes?.status ?? ""}</td>
+                  <td class="nowrap">{d.attributes?.schedule?.start ? formatIso(d.attributes.schedule.start) : ""}</td>
+                  <td class="nowrap">
+                    {d.attributes?.schedule?.end ? formatIso(d.attributes.schedule.end) : "until unmuted"}
+                  </td>
+                  <td>
+                    <button
+                      type="button"
+                      class="secondary"
+                      data-testid="monitor-unmute"
+                      disabled={busy}
+                      onClick={() => unmute(d)}
+                    >
+                      Unmute
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
+
 export function MonitorView({ id }: { id: string }) {
   const res = useApi<Monitor>(`monitor:${id}`, (signal) =>
     apiGet<Monitor>(`/api/v1/monitor/${encodeURIComponent(id)}?group_states=all`, signal),
@@ -130,6 +297,7 @@ export function MonitorView({ id }: { id: string }) {
           <h1 data-testid="monitor-name">
             {m.name || `monitor ${m.id}`} <Status status={m.overall_state} />
           </h1>
+          <MonitorActions m={m} />
           <dl class="facts">
             <dt>id</dt>
             <dd class="mono">{String(m.id)}</dd>
