@@ -18,21 +18,8 @@ env: LOG_LINES (corpus lines, half JSON half plain; 10000000, --quick 200000), L
 EOF
 }
 
-QUICK=0
-PROFILE=release
-for a in "$@"; do
-  case "$a" in
-    --quick) QUICK=1 ;;
-    --debug) PROFILE=debug ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown argument: $a" >&2; usage >&2; exit 2 ;;
-  esac
-done
-
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT" || exit 1
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sightline-target}"
-BIN="$CARGO_TARGET_DIR/$PROFILE"
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
 SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 if [ "$QUICK" = 1 ]; then

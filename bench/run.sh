@@ -15,21 +15,8 @@ env: DURATION (s, default 15), SERIES ("10000 1000000"), RATES (lines/s, 0 = fla
 EOF
 }
 
-QUICK=0
-PROFILE=release
-for a in "$@"; do
-  case "$a" in
-    --quick) QUICK=1 ;;
-    --debug) PROFILE=debug ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown argument: $a" >&2; usage >&2; exit 2 ;;
-  esac
-done
-
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT" || exit 1
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sightline-target}"
-BIN="$CARGO_TARGET_DIR/$PROFILE"
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
 SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 if [ "$QUICK" = 1 ]; then

@@ -21,21 +21,8 @@ env: UI_RUNS (visits per page, cold and warm each; 20, --quick 3), UI_TIMEOUT_MS
 EOF
 }
 
-QUICK=0
-PROFILE=release
-for a in "$@"; do
-  case "$a" in
-    --quick) QUICK=1 ;;
-    --debug) PROFILE=debug ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "unknown argument: $a" >&2; usage >&2; exit 2 ;;
-  esac
-done
-
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT" || exit 1
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sightline-target}"
-BIN="$CARGO_TARGET_DIR/$PROFILE"
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
 if [ "$QUICK" = 1 ]; then RUNS="${UI_RUNS:-3}"; else RUNS="${UI_RUNS:-20}"; fi
 TIMEOUT_MS="${UI_TIMEOUT_MS:-10000}"
 WRITE=0
