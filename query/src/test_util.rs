@@ -27,3 +27,25 @@ pub async fn log_store_with(records: Vec<LogRecord>) -> (TempDir, Arc<LogStore>)
     store.commit_blocking().unwrap();
     (dir, store)
 }
+
+/// One request to a router (`content-type: application/json`, the body if any): the status and the body.
+pub async fn call_router(
+    app: &axum::Router,
+    method: axum::http::Method,
+    uri: &str,
+    body: Option<String>,
+) -> (axum::http::StatusCode, Vec<u8>) {
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(body.map_or_else(axum::body::Body::empty, axum::body::Body::from))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (status, bytes.to_vec())
+}

@@ -119,6 +119,58 @@ pub fn write_json_doc<D: serde::Serialize>(
     write_atomic(path, &bytes)
 }
 
+/// The in-memory state of a store kept as one JSON document (webhooks, downtimes): how it converts to and
+/// from the document.
+pub trait DocState: Clone + Default {
+    type Document: serde::Serialize + serde::de::DeserializeOwned;
+    /// Names the document in errors.
+    const WHAT: &'static str;
+    fn to_document(&self) -> Self::Document;
+    fn from_document(doc: Self::Document, path: &Path) -> Result<Self, StorageError>;
+}
+
+/// A store held in memory and persisted as one JSON document rewritten atomically on every change: changes
+/// are serialized, durable before they return, and applied in memory only once written.
+#[derive(Debug)]
+pub struct DocStore<S> {
+    path: PathBuf,
+    state: parking_lot::Mutex<S>,
+}
+
+impl<S: DocState> DocStore<S> {
+    /// Opens (creating the directory if needed) and loads `<dir>/<file>`; a corrupt document is an error,
+    /// never silently replaced.
+    pub fn open(dir: &Path, file: &str) -> Result<DocStore<S>, StorageError> {
+        let (path, doc) = read_json_doc::<S::Document>(dir, file)?;
+        let state = match doc {
+            Some(doc) => S::from_document(doc, &path)?,
+            None => S::default(),
+        };
+        Ok(DocStore {
+            path,
+            state: parking_lot::Mutex::new(state),
+        })
+    }
+
+    /// Reads the state.
+    pub fn read<T>(&self, f: impl FnOnce(&S) -> T) -> T {
+        f(&self.state.lock())
+    }
+
+    /// Applies `change` to a copy of the state; if it says to keep the copy (`true`), writes it, then keeps
+    /// it.
+    pub fn change<T>(&self, change: impl FnOnce(&mut S) -> (T, bool)) -> Result<T, StorageError> {
+        let mut state = self.state.lock();
+        let mut next = state.clone();
+        let (out, keep) = change(&mut next);
+        if keep {
+            write_json_doc(&self.path, &next.to_document(), S::WHAT)?;
+            *state = next;
+        }
+        Ok(out)
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let tmp = path.with_extension("tmp");

@@ -14,12 +14,12 @@
 //! directory) on every change and read once at open. Ids look like UUIDs: the creation time in the first
 //! groups and the persisted, never reused sequence number in the last 12 hex digits, so they are unique.
 
-use crate::block::write_json_doc;
+use crate::block::{DocState, DocStore};
 use crate::StorageError;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as JsonValue};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A stored downtime: a JSON object whose `id` is a string set by the repository.
 pub type DowntimeDoc = Map<String, JsonValue>;
@@ -54,6 +54,45 @@ const VERSION: u32 = 1;
 struct Downtimes {
     next_seq: u64,
     list: Vec<DowntimeDoc>,
+}
+
+impl DocState for Downtimes {
+    type Document = Document;
+    const WHAT: &'static str = "downtimes";
+
+    fn to_document(&self) -> Document {
+        Document {
+            version: VERSION,
+            next_seq: self.next_seq,
+            downtimes: self.list.clone(),
+        }
+    }
+
+    fn from_document(doc: Document, path: &Path) -> Result<Downtimes, StorageError> {
+        let corrupt = |detail: String| StorageError::Corrupt {
+            path: path.display().to_string(),
+            detail,
+        };
+        if doc.version != VERSION {
+            return Err(corrupt(format!(
+                "unsupported version {} (expected {VERSION})",
+                doc.version
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for d in &doc.downtimes {
+            let id = id_of(d)
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| corrupt("a downtime without a string id".into()))?;
+            if !seen.insert(id.to_string()) {
+                return Err(corrupt(format!("downtime id {id} appears twice")));
+            }
+        }
+        Ok(Downtimes {
+            next_seq: doc.next_seq.max(1),
+            list: doc.downtimes,
+        })
+    }
 }
 
 impl Default for Downtimes {
@@ -104,95 +143,39 @@ impl Downtimes {
         self.list[i] = doc.clone();
         Some(doc)
     }
-
-    fn to_document(&self) -> Document {
-        Document {
-            version: VERSION,
-            next_seq: self.next_seq,
-            downtimes: self.list.clone(),
-        }
-    }
-
-    fn from_document(doc: Document, path: &Path) -> Result<Downtimes, StorageError> {
-        let corrupt = |detail: String| StorageError::Corrupt {
-            path: path.display().to_string(),
-            detail,
-        };
-        if doc.version != VERSION {
-            return Err(corrupt(format!(
-                "unsupported version {} (expected {VERSION})",
-                doc.version
-            )));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for d in &doc.downtimes {
-            let id = id_of(d)
-                .filter(|id| !id.is_empty())
-                .ok_or_else(|| corrupt("a downtime without a string id".into()))?;
-            if !seen.insert(id.to_string()) {
-                return Err(corrupt(format!("downtime id {id} appears twice")));
-            }
-        }
-        Ok(Downtimes {
-            next_seq: doc.next_seq.max(1),
-            list: doc.downtimes,
-        })
-    }
 }
 
-/// Downtimes persisted in `<dir>/downtimes.json`, all held in memory. Changes are serialized; each one is
-/// durable (fsynced) before it returns and applied in memory only once written.
+/// Downtimes persisted in `<dir>/downtimes.json`, all held in memory (a [`DocStore`]).
 #[derive(Debug)]
-pub struct DowntimeStore {
-    path: PathBuf,
-    state: Mutex<Downtimes>,
-}
+pub struct DowntimeStore(DocStore<Downtimes>);
 
 impl DowntimeStore {
     /// Opens (creating the directory if needed) and loads the downtimes. A corrupt document is an error,
     /// never silently replaced.
     pub fn open(dir: &Path) -> Result<DowntimeStore, StorageError> {
-        let (path, doc) = crate::block::read_json_doc::<Document>(dir, DOWNTIMES_FILE)?;
-        let state = match doc {
-            Some(doc) => Downtimes::from_document(doc, &path)?,
-            None => Downtimes::default(),
-        };
-        Ok(DowntimeStore {
-            path,
-            state: Mutex::new(state),
-        })
-    }
-
-    /// Applies `change` to a copy of the state, writes it, then keeps it.
-    fn change<T>(&self, change: impl FnOnce(&mut Downtimes) -> T) -> Result<T, StorageError> {
-        let mut state = self.state.lock();
-        let mut next = state.clone();
-        let out = change(&mut next);
-        write_json_doc(&self.path, &next.to_document(), "downtimes")?;
-        *state = next;
-        Ok(out)
+        DocStore::open(dir, DOWNTIMES_FILE).map(DowntimeStore)
     }
 }
 
 impl DowntimeRepo for DowntimeStore {
     fn create(&self, doc: DowntimeDoc) -> Result<DowntimeDoc, StorageError> {
-        self.change(|d| d.create(doc))
+        self.0.change(|d| (d.create(doc), true))
     }
 
     fn get(&self, id: &str) -> Option<DowntimeDoc> {
-        let state = self.state.lock();
-        state.position(id).map(|i| state.list[i].clone())
+        self.0.read(|d| d.position(id).map(|i| d.list[i].clone()))
     }
 
     fn list(&self) -> Vec<DowntimeDoc> {
-        self.state.lock().list.clone()
+        self.0.read(|d| d.list.clone())
     }
 
     fn update(&self, id: &str, doc: DowntimeDoc) -> Result<Option<DowntimeDoc>, StorageError> {
-        if self.state.lock().position(id).is_none() {
-            return Ok(None);
-        }
-        self.change(|d| d.update(id, doc))
+        self.0.change(|d| {
+            let out = d.update(id, doc);
+            let keep = out.is_some();
+            (out, keep)
+        })
     }
 }
 

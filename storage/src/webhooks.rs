@@ -16,12 +16,12 @@
 //! rewritten atomically ([`crate::block::write_atomic`]: temporary file, fsync, rename, fsync of the
 //! directory) on every change and read once at open.
 
-use crate::block::write_json_doc;
+use crate::block::{DocState, DocStore};
 use crate::StorageError;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Name of the document, in the webhook directory.
 pub const WEBHOOKS_FILE: &str = "webhooks.json";
@@ -156,6 +156,11 @@ impl Webhooks {
         self.by_name.insert(w.name.clone(), w.clone());
         WebhookChange::Stored(w)
     }
+}
+
+impl DocState for Webhooks {
+    type Document = Document;
+    const WHAT: &'static str = "webhooks";
 
     fn to_document(&self) -> Document {
         Document {
@@ -189,46 +194,27 @@ impl Webhooks {
     }
 }
 
-/// Webhooks persisted in `<dir>/webhooks.json`, all held in memory. Changes are serialized; each one is
-/// durable (fsynced) before it returns and applied in memory only once written.
+/// Webhooks persisted in `<dir>/webhooks.json`, all held in memory (a [`DocStore`]).
 #[derive(Debug)]
-pub struct WebhookStore {
-    path: PathBuf,
-    state: Mutex<Webhooks>,
-}
+pub struct WebhookStore(DocStore<Webhooks>);
 
 impl WebhookStore {
     /// Opens (creating the directory if needed) and loads the webhooks. A corrupt document is an error,
     /// never silently replaced.
     pub fn open(dir: &Path) -> Result<WebhookStore, StorageError> {
-        let (path, doc) = crate::block::read_json_doc::<Document>(dir, WEBHOOKS_FILE)?;
-        let state = match doc {
-            Some(doc) => Webhooks::from_document(doc, &path)?,
-            None => Webhooks::default(),
-        };
-        Ok(WebhookStore {
-            path,
-            state: Mutex::new(state),
-        })
+        DocStore::open(dir, WEBHOOKS_FILE).map(WebhookStore)
     }
 
-    /// Applies `change` to a copy of the state and, if it stored something, writes it, then keeps it.
+    /// Applies `change`; writes only if it stored something.
     fn change(
         &self,
         change: impl FnOnce(&mut Webhooks) -> WebhookChange,
     ) -> Result<WebhookChange, StorageError> {
-        let mut state = self.state.lock();
-        let mut next = state.clone();
-        let out = change(&mut next);
-        if matches!(out, WebhookChange::Stored(_)) {
-            self.write(&next)?;
-            *state = next;
-        }
-        Ok(out)
-    }
-
-    fn write(&self, state: &Webhooks) -> Result<(), StorageError> {
-        write_json_doc(&self.path, &state.to_document(), "webhooks")
+        self.0.change(|s| {
+            let out = change(s);
+            let keep = matches!(out, WebhookChange::Stored(_));
+            (out, keep)
+        })
     }
 }
 
@@ -238,11 +224,11 @@ impl WebhookRepo for WebhookStore {
     }
 
     fn get(&self, name: &str) -> Option<Webhook> {
-        self.state.lock().by_name.get(name).cloned()
+        self.0.read(|s| s.by_name.get(name).cloned())
     }
 
     fn list(&self) -> Vec<Webhook> {
-        self.state.lock().by_name.values().cloned().collect()
+        self.0.read(|s| s.by_name.values().cloned().collect())
     }
 
     fn replace(&self, name: &str, webhook: Webhook) -> Result<WebhookChange, StorageError> {
@@ -250,15 +236,10 @@ impl WebhookRepo for WebhookStore {
     }
 
     fn delete(&self, name: &str) -> Result<bool, StorageError> {
-        let mut state = self.state.lock();
-        if !state.by_name.contains_key(name) {
-            return Ok(false);
-        }
-        let mut next = state.clone();
-        next.by_name.remove(name);
-        self.write(&next)?;
-        *state = next;
-        Ok(true)
+        self.0.change(|s| {
+            let removed = s.by_name.remove(name).is_some();
+            (removed, removed)
+        })
     }
 }
 

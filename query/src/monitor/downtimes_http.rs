@@ -651,11 +651,9 @@ async fn cancel_downtime(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::body::Body;
-    use axum::http::{Method, Request};
+    use axum::http::Method;
     use sightline_storage::MemoryDowntimes;
     use std::fmt::Debug;
-    use tower::ServiceExt;
 
     /// The one comparison helper of these tables: `got` for case `case` must be `want`.
     fn check<T: Debug + PartialEq>(case: impl Debug, got: T, want: T) {
@@ -1033,17 +1031,8 @@ mod tests {
         uri: &str,
         body: Option<JsonValue>,
     ) -> (StatusCode, JsonValue) {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        let resp = app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
+        let (status, bytes) =
+            crate::test_util::call_router(app, method, uri, body.map(|b| b.to_string())).await;
         let json = if bytes.is_empty() {
             JsonValue::Null
         } else {

@@ -119,8 +119,8 @@ async fn validate_existing(
     let id = parse_id(&id)?;
     let body = body_json(body)?;
     let repo = st.repo.clone();
-    let stored = blocking(move || repo.get(id).ok_or_else(|| not_found(id))).await?;
-    let _ = stored;
+    // The monitor must exist; the body is checked as a whole definition.
+    blocking(move || repo.get(id).map(drop).ok_or_else(|| not_found(id))).await?;
     check_create(&body).map_err(invalid)?;
     Ok(Json(json!({})))
 }
@@ -430,20 +430,8 @@ mod tests {
         uri: &str,
         body: Option<JsonValue>,
     ) -> (StatusCode, JsonValue) {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(match body {
-                Some(b) => Body::from(b.to_string()),
-                None => Body::empty(),
-            })
-            .unwrap();
-        let resp = app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
-            .await
-            .unwrap();
+        let (status, bytes) =
+            crate::test_util::call_router(app, method, uri, body.map(|b| b.to_string())).await;
         (status, serde_json::from_slice(&bytes).unwrap())
     }
 

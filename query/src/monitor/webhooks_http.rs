@@ -442,10 +442,8 @@ async fn delete_webhook(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::body::Body;
-    use axum::http::{Method, Request};
+    use axum::http::Method;
     use sightline_storage::MemoryWebhooks;
-    use tower::ServiceExt;
 
     fn hook(name: &str, url: &str, payload: Option<&str>, headers: Option<&str>) -> Webhook {
         Webhook {
@@ -653,18 +651,9 @@ mod tests {
         uri: &str,
         body: Option<&str>,
     ) -> (StatusCode, String) {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        let resp = app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, String::from_utf8(bytes.to_vec()).unwrap())
+        let (status, bytes) =
+            crate::test_util::call_router(app, method, uri, body.map(str::to_string)).await;
+        (status, String::from_utf8(bytes).unwrap())
     }
 
     #[tokio::test]
