@@ -28,6 +28,7 @@ pub struct Config {
     pub limits: Limits,
     pub auth: AuthConfig,
     pub alerts: AlertsConfig,
+    pub self_monitoring: SelfMonitoringConfig,
 }
 
 impl Default for Config {
@@ -42,6 +43,7 @@ impl Default for Config {
             limits: Limits::default(),
             auth: AuthConfig::default(),
             alerts: AlertsConfig::default(),
+            self_monitoring: SelfMonitoringConfig::default(),
         }
     }
 }
@@ -90,6 +92,22 @@ impl Default for AlertsConfig {
             webhook_allow: Vec::new(),
             webhook_ca_file: String::new(),
             external_url: String::new(),
+        }
+    }
+}
+
+/// Self-monitoring: Sightline's own `/metrics` written into its metric store (`sightline.*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SelfMonitoringConfig {
+    /// How often `/metrics` is read and stored, like `10s`; `off` disables it.
+    pub interval: String,
+}
+
+impl Default for SelfMonitoringConfig {
+    fn default() -> Self {
+        SelfMonitoringConfig {
+            interval: "10s".into(),
         }
     }
 }

@@ -79,6 +79,9 @@ struct ServeArgs {
     /// How users reach Sightline (base of notification links; default http://<HTTP listener address>).
     #[arg(long, env = "SIGHTLINE_ALERTS_EXTERNAL_URL")]
     alerts_external_url: Option<String>,
+    /// How often Sightline stores its own /metrics as sightline.* metrics, or off (default 10s).
+    #[arg(long, env = "SIGHTLINE_SELF_MONITORING_INTERVAL")]
+    self_monitoring_interval: Option<String>,
 }
 
 impl ServeArgs {
@@ -119,6 +122,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.alerts_external_url {
             cfg.alerts.external_url = v;
+        }
+        if let Some(v) = self.self_monitoring_interval {
+            cfg.self_monitoring.interval = v;
         }
         if let Some(v) = self.alerts_webhook_allow {
             cfg.alerts.webhook_allow = v

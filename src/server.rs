@@ -8,11 +8,13 @@ use axum::extract::Request;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use sightline_ingest::datadog::logs::LogIntakeState;
 use sightline_ingest::datadog::{IntakeMetrics, IntakeState};
 use sightline_ingest::logs::{LogMetrics, LogReceiver};
 use sightline_ingest::otlp::{self, Authorize, Otlp, OtlpMetrics};
+use sightline_ingest::selfmon::{hostname, SelfMonitor};
 use sightline_ingest::statsd::StatsdReceiver;
 use sightline_model::{BatchSink, ErrorKind, LogSink, SpanSink};
 use sightline_query::dashboards_http::{dashboards_router, install_shipped, DashboardState};
@@ -47,10 +49,20 @@ use tower::ServiceExt;
 
 /// The dashboards shipped with Sightline (`dashboards/` in the repository), by id: installed at start-up
 /// unless a dashboard with that id exists.
-const SHIPPED_DASHBOARDS: &[(&str, &str)] = &[(
-    "sightline-host-overview",
-    include_str!("../dashboards/host-overview.json"),
-)];
+const SHIPPED_DASHBOARDS: &[(&str, &str)] = &[
+    (
+        "sightline-host-overview",
+        include_str!("../dashboards/host-overview.json"),
+    ),
+    (
+        "sightline-service-overview",
+        include_str!("../dashboards/service-overview.json"),
+    ),
+    (
+        "sightline-self-monitoring",
+        include_str!("../dashboards/sightline-self-monitoring.json"),
+    ),
+];
 
 /// Name of the file, in the data dir, where the bound addresses are written once the server is ready
 /// (tests start the server on port 0 and read it).
@@ -70,6 +82,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let otlp_http_addr = parse_listen("--otlp-http-listen", &cfg.listen.otlp_http)?;
     let eval_interval =
         parse_interval(&cfg.alerts.eval_interval).context("invalid --alerts-eval-interval")?;
+    let self_monitoring_interval = match cfg.self_monitoring.interval.trim() {
+        v if v.eq_ignore_ascii_case("off") => None,
+        v => Some(parse_interval(v).context("invalid --self-monitoring-interval")?),
+    };
     let webhook_allow = AllowList::parse(&cfg.alerts.webhook_allow)
         .map_err(anyhow::Error::msg)
         .context("invalid --alerts-webhook-allow")?;
@@ -310,6 +326,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         metrics: IntakeMetrics::new(&mut registry),
     });
     let http_metrics = HttpMetrics::new(&mut registry);
+    let self_monitoring_errors = Counter::default();
+    registry.register(
+        "sightline_self_monitoring_errors",
+        "Self-monitoring scrapes of /metrics that could not be converted or stored",
+        self_monitoring_errors.clone(),
+    );
     let registry = Arc::new(registry);
     let log_intake = Arc::new(LogIntakeState {
         sink: log_sink,
@@ -379,7 +401,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let full = Router::new()
         .merge(writes)
         .merge(reads)
-        .merge(sightline_ui::metrics_router(registry))
+        .merge(sightline_ui::metrics_router(registry.clone()))
         .merge(sightline_ui::web::web_router())
         .layer(from_fn_with_state(http_metrics, observe::record));
     let _ = app.set(full);
@@ -397,6 +419,17 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     // The monitor evaluator stops (finishing its cycle) before the stores it reads and writes shut down.
     let (eval_stop_tx, eval_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let eval_task = tokio::spawn(run_evaluator(eval_ctx, eval_interval, eval_stop_rx));
+    // Self-monitoring writes into the metric store, so it too stops before the store shuts down.
+    let (selfmon_stop_tx, selfmon_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let selfmon_task = self_monitoring_interval.map(|every| {
+        tokio::spawn(run_self_monitoring(
+            registry,
+            sink.clone(),
+            every,
+            self_monitoring_errors,
+            selfmon_stop_rx,
+        ))
+    });
     tracing::info!(
         "sightline ready in {} ms: {}",
         started.elapsed().as_millis(),
@@ -425,6 +458,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     let _ = eval_stop_tx.send(());
     let _ = eval_task.await;
+    let _ = selfmon_stop_tx.send(());
+    if let Some(t) = selfmon_task {
+        let _ = t.await;
+    }
     let _ = red_stop_tx.send(());
     let _ = red_task.await;
     store.shutdown().await;
@@ -484,6 +521,64 @@ async fn run_evaluator(
     let c = ctx.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || checkpoint(&c)).await {
         tracing::warn!(error = %e, "the monitor state checkpoint panicked");
+    }
+}
+
+/// Every `every`, encodes the registry as `/metrics` does, converts it into `sightline.*` points and writes
+/// them into the metric store through the receivers' sink, until `stop` resolves. A failed conversion or
+/// write is logged and counted in `errors`; the next tick tries again.
+async fn run_self_monitoring(
+    registry: Arc<Registry>,
+    sink: Arc<dyn BatchSink>,
+    every: Duration,
+    errors: Counter,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let interval_secs = u32::try_from(every.as_secs()).unwrap_or(u32::MAX).max(1);
+    let mut monitor = SelfMonitor::new(&hostname(), interval_secs);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticks.tick() => {
+                let mut text = String::new();
+                if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry) {
+                    tracing::warn!(error = %e, "self-monitoring: cannot encode the metrics registry");
+                    errors.inc();
+                    continue;
+                }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let batch = match monitor.convert(&text, now) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "self-monitoring: cannot convert /metrics");
+                        errors.inc();
+                        continue;
+                    }
+                };
+                if batch.is_empty() {
+                    continue;
+                }
+                match sink.write_metrics(batch).await {
+                    Ok(outcome) if outcome.rejected > 0 => {
+                        tracing::warn!(
+                            rejected = outcome.rejected,
+                            errors = ?outcome.errors,
+                            "self-monitoring: the metric store refused some points"
+                        );
+                        errors.inc();
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "self-monitoring: cannot write to the metric store");
+                        errors.inc();
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -24,6 +24,12 @@ pub enum IngestError {
     Tags { metric: String, source: TagError },
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error("self-monitoring metrics, line {line}: {problem}: {text:?}")]
+    SelfMonitoring {
+        line: usize,
+        problem: String,
+        text: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("cannot bind {addr}: {source}")]
@@ -40,7 +46,8 @@ impl IngestError {
             | IngestError::BadEncoding(_)
             | IngestError::BadCompression { .. }
             | IngestError::Invalid(_)
-            | IngestError::Tags { .. } => ErrorKind::BadInput,
+            | IngestError::Tags { .. }
+            | IngestError::SelfMonitoring { .. } => ErrorKind::BadInput,
             IngestError::TooLarge { .. }
             | IngestError::TooLargeDecoded { .. }
             | IngestError::BodyTooLarge { .. } => ErrorKind::TooLarge,

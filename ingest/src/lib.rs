@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod logs;
 pub mod otlp;
+pub mod selfmon;
 pub mod statsd;
 #[cfg(test)]
 mod test_util;

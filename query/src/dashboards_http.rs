@@ -402,10 +402,47 @@ mod tests {
 
     #[test]
     fn shipped_dashboards_are_valid() {
-        let text = include_str!("../../dashboards/host-overview.json");
-        let body: JsonValue = serde_json::from_str(text).unwrap();
-        let doc = check(&body).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!doc["widgets"].as_array().unwrap().is_empty());
+        for (file, text) in [
+            (
+                "host-overview.json",
+                include_str!("../../dashboards/host-overview.json"),
+            ),
+            (
+                "sightline-self-monitoring.json",
+                include_str!("../../dashboards/sightline-self-monitoring.json"),
+            ),
+            (
+                "service-overview.json",
+                include_str!("../../dashboards/service-overview.json"),
+            ),
+        ] {
+            let body: JsonValue =
+                serde_json::from_str(text).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let doc = check(&body).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let widgets = doc["widgets"].as_array().unwrap();
+            assert!(!widgets.is_empty(), "{file}");
+            // Every metric query parses once the template variables are replaced.
+            for w in widgets {
+                for r in w["definition"]["requests"].as_array().into_iter().flatten() {
+                    let qs = r["q"].as_str().into_iter().chain(
+                        r["queries"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|q| q["query"].as_str()),
+                    );
+                    for q in qs {
+                        // `$operation` stands in a metric name (service-overview.json), the others in scopes.
+                        let q = q
+                            .replace("$host", "host:a")
+                            .replace("$env", "env:b")
+                            .replace("$service", "service:c")
+                            .replace("$operation", "http.server.request");
+                        crate::parser::parse(&q).unwrap_or_else(|e| panic!("{file}: {q}: {e}"));
+                    }
+                }
+            }
+        }
     }
 
     #[test]

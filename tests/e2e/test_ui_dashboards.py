@@ -163,8 +163,11 @@ def test_ten_widgets_render_and_note_is_text(ten):
         {"path": f"/dashboards/{dash_id}", "waitFor": "[data-testid=widget]",
          "testids": ["widget", "widget-chart", "widget-log-row", "widget-red", "toplist-row", "widget-value",
                      "widget-error"],
-         "actions": [*charts_drawn(3), {"waitForRows": "widget-log-row"}, {"waitFor": "[data-testid=widget-red]"},
-                     {"waitForRows": "widget-value", "count": 2}],
+         "actions": [*charts_drawn(2), {"waitForRows": "widget-log-row"}, {"waitFor": "[data-testid=widget-red]"},
+                     {"waitForRows": "widget-value", "count": 2},
+                     {"waitFor": "[data-testid=heatmap-canvas][data-cells]:not([data-cells='0'])"}],
+         "attributes": [{"selector": "[data-testid=heatmap-canvas]", "names": ["data-cells", "data-source"]}],
+         "canvasPixels": ["[data-testid=heatmap-canvas]"],
          "screenshot": str(SCREENSHOTS / "dashboard-ten-widgets.png"), "fullPage": True},
     ])
     assert not problems(r), problems(r)
@@ -178,6 +181,10 @@ def test_ten_widgets_render_and_note_is_text(ten):
     assert "inside the group" in r["text"]
     # The max over time of the hosts' average load ((1 + m + 2 + m) / 2, m = 0..5), with 2 decimals.
     assert "6.50" in r["texts"]["widget-value"], r["texts"]["widget-value"]
+    # The heatmap of the distribution is a canvas of painted cells (built from its quantiles), not lines.
+    (heat,) = r["attributes"]["[data-testid=heatmap-canvas]"]
+    assert int(heat["data-cells"]) > 0 and heat["data-source"] == "quantiles", heat
+    assert r["canvasPixels"]["[data-testid=heatmap-canvas]"][0] > 0, r["canvasPixels"]
 
 
 def test_edit_json_and_save(ten):

@@ -14,12 +14,15 @@ use axum::Router;
 struct Assets;
 
 /// The routes of SPEC §8b that answer the app, plus the monitor form's (`/monitors/new` is a
-/// `/monitors/{id}`); `/metrics` also answers Prometheus (see [`wants_html`]).
-pub const APP_ROUTES: [&str; 9] = [
+/// `/monitors/{id}`) and APM's service page and span search; `/metrics` also answers Prometheus (see
+/// [`wants_html`]).
+pub const APP_ROUTES: [&str; 11] = [
     "/",
     "/logs",
     "/apm",
     "/apm/traces/{id}",
+    "/apm/services/{service}",
+    "/apm/spans",
     "/monitors",
     "/monitors/{id}",
     "/monitors/{id}/edit",
@@ -128,6 +131,9 @@ mod tests {
             "/logs",
             "/apm",
             "/apm/traces/abc",
+            "/apm/services/checkout",
+            "/apm/services/a%2Fb%20c",
+            "/apm/spans",
             "/monitors",
             "/monitors/7",
             "/monitors/7/edit",

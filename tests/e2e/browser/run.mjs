@@ -14,10 +14,15 @@
 //       "waitForText": "some text",           // optional: also wait (10 s) until the body's text contains it
 //       "screenshot": "/abs/path/logs.png",   // or null
 //       "testids": ["..."],                   // optional, added to the top-level list for this visit
+//       "attributes": [{"selector": "css", "names": ["data-x", ...]}],  // optional: read at the end, into
+//                                             // `attributes[selector]`: per matching element {name: value|null}
+//       "canvasPixels": ["css selector"],     // optional: per matching <canvas>, the number of painted pixels
+//                                             // (alpha > 0), into `canvasPixels[selector]` (read at the end)
 //       "actions": [                          // optional, run in order after waitFor
 //         {"fill": "[data-testid=query-input]", "text": "service:a"},
 //         {"press": "Enter", "selector": "[data-testid=query-input]"},   // selector optional (keyboard)
 //         {"click": "css selector"},
+//         {"select": "css selector of a <select>", "value": "option value"},
 //         {"waitFor": "css selector", "state": "visible|attached|detached|hidden"},
 //         {"waitForText": "text the body must come to contain"},
 //         {"waitForRows": "log-row", "allContain": "text", "count": 3},  // >=1 such element (exactly
@@ -32,7 +37,8 @@
 //
 // Prints one JSON object: {"browser": version, "results": [per visit {path, url, status, consoleErrors,
 // pageErrors, failedRequests (status >= 400, or a network failure), abortedRequests (net::ERR_ABORTED),
-// dialogs, xss, injected, counts, texts, text, waitForError, actionErrors, navigationError, screenshot}]}.
+// requests (every request made, {method, url}, the first 2,000), dialogs, xss, injected, counts, texts, text,
+// waitForError, actionErrors, navigationError, screenshot, attributes, canvasPixels}]}.
 // Checks that fail are reported, not thrown: the exit code is 0 whenever the browser started (pytest
 // asserts); 2 when the spec is unusable or the browser cannot start.
 
@@ -45,6 +51,7 @@ const WAIT_MS = 10_000;
 const SETTLE_MS = 3_000;
 const TEXT_LIMIT = 20_000;
 const TESTID_TEXTS_LIMIT = 500;
+const REQUESTS_LIMIT = 2000;
 
 function fail(message) {
   process.stderr.write(`run.mjs: ${message}\n`);
@@ -112,6 +119,7 @@ async function runAction(page, a) {
     if (a.selector) await page.press(a.selector, a.press, { timeout: WAIT_MS });
     else await page.keyboard.press(a.press);
   } else if ("click" in a) await page.click(a.click, { timeout: WAIT_MS });
+  else if ("select" in a) await page.selectOption(a.select, a.value, { timeout: WAIT_MS });
   else if ("waitFor" in a) await page.waitForSelector(a.waitFor, { state: a.state || "visible", timeout: WAIT_MS });
   else if ("waitForText" in a) await waitForText(page, a.waitForText);
   else if ("waitForRows" in a) {
@@ -146,9 +154,9 @@ async function runAction(page, a) {
 async function visit(browser, spec, v) {
   const marker = spec.xssMarker || "__xss";
   const out = {
-    path: v.path, url: null, status: null, consoleErrors: [], pageErrors: [], failedRequests: [], abortedRequests: [],
+    path: v.path, url: null, status: null, consoleErrors: [], pageErrors: [], failedRequests: [], abortedRequests: [], requests: [],
     dialogs: [], xss: false, injected: [], counts: {}, texts: {}, text: "", waitForError: null, actionErrors: [],
-    navigationError: null, screenshot: null,
+    navigationError: null, screenshot: null, attributes: {}, canvasPixels: {},
   };
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, ignoreHTTPSErrors: false });
   const page = await context.newPage();
@@ -164,6 +172,9 @@ async function visit(browser, spec, v) {
     const why = r.failure() ? r.failure().errorText : "failed";
     // A fetch the app cancels itself (AbortController: a newer query replaced it) is not a failure.
     (why === "net::ERR_ABORTED" ? out.abortedRequests : out.failedRequests).push({ method: r.method(), url: r.url(), error: why });
+  });
+  page.on("request", (r) => {
+    if (out.requests.length < REQUESTS_LIMIT) out.requests.push({ method: r.method(), url: r.url() });
   });
   page.on("response", (r) => {
     if (r.status() >= 400) out.failedRequests.push({ method: r.request().method(), url: r.url(), status: r.status() });
@@ -232,6 +243,38 @@ async function visit(browser, spec, v) {
     if (out.xss === null) out.xss = true; // set, even if to null: something ran
   } catch (e) {
     out.actionErrors.push(`reading the page: ${e.message.split("\n")[0]}`);
+  }
+
+  if ((v.attributes || []).length || (v.canvasPixels || []).length) {
+    try {
+      const extra = await page.evaluate(
+        ({ attributes, canvases }) => {
+          const attrs = {};
+          for (const { selector, names } of attributes) {
+            attrs[selector] = [...document.querySelectorAll(selector)].map((el) =>
+              Object.fromEntries((names || []).map((n) => [n, el.getAttribute(n)])));
+          }
+          const pixels = {};
+          for (const selector of canvases) {
+            pixels[selector] = [...document.querySelectorAll(selector)].map((c) => {
+              if (!(c instanceof HTMLCanvasElement) || c.width === 0 || c.height === 0) return 0;
+              const g = c.getContext("2d");
+              if (!g) return 0;
+              const d = g.getImageData(0, 0, c.width, c.height).data;
+              let n = 0;
+              for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+              return n;
+            });
+          }
+          return { attrs, pixels };
+        },
+        { attributes: v.attributes || [], canvases: v.canvasPixels || [] },
+      );
+      out.attributes = extra.attrs;
+      out.canvasPixels = extra.pixels;
+    } catch (e) {
+      out.actionErrors.push(`reading attributes: ${e.message.split("\n")[0]}`);
+    }
   }
 
   if (v.screenshot) {

@@ -1,15 +1,19 @@
 // The shell: top navigation, the time picker, and the routes of SPEC §8b.
 import { useEffect } from "preact/hooks";
-import { Link, href, match, navigate, useLocation, withParams, type Loc } from "./router";
-import { RANGES, timeRange } from "./time";
+import { Link, href, match, useLocation, type Loc } from "./router";
+import { timeRange } from "./time";
+import { TimePicker } from "./components/time-picker";
+import { ForgetKeys, KeyPrompt } from "./components/keys";
 import { LogsView } from "./views/logs";
 import { MetricsView } from "./views/metrics";
 import { MonitorsView, MonitorView } from "./views/monitors";
 import { MonitorFormView } from "./views/monitor-form";
 import { ServicesView } from "./views/apm";
+import { ServiceView } from "./views/apm-service";
+import { SpansView } from "./views/apm-spans";
 import { TraceView } from "./views/trace";
 import { DashboardView, DashboardsView } from "./views/dashboards";
-import { Placeholder } from "./views/placeholder";
+import { HomeView } from "./views/home";
 
 const SECTIONS: { path: string; label: string }[] = [
   { path: "/", label: "Home" },
@@ -44,43 +48,22 @@ function Nav({ loc }: { loc: Loc }) {
         </Link>
       ))}
       <span class="spacer" />
+      <ForgetKeys />
       <TimePicker loc={loc} />
     </nav>
-  );
-}
-
-function TimePicker({ loc }: { loc: Loc }) {
-  const { from, to } = timeRange(loc);
-  const known = to === "now" && RANGES.some((r) => r.value === from);
-  const onChange = (e: Event) => {
-    const value = (e.currentTarget as HTMLSelectElement).value;
-    navigate(withParams(loc, { from: value, to: "now" }));
-  };
-  return (
-    <label class="time-picker">
-      <span class="visually-hidden">Time range</span>
-      <select data-testid="time-range" value={known ? from : "custom"} onChange={onChange}>
-        {RANGES.map((r) => (
-          <option key={r.value} value={r.value}>
-            {r.label}
-          </option>
-        ))}
-        {!known && <option value="custom" disabled>{`${from} → ${to}`}</option>}
-      </select>
-    </label>
   );
 }
 
 function Route({ loc }: { loc: Loc }) {
   const p = loc.path.length > 1 ? loc.path.replace(/\/+$/, "") : loc.path;
   let m: Record<string, string> | null;
-  if (p === "/") {
-    return <Placeholder title="Home" what="Recent activity (alerting monitors, error rates, newest logs)" />;
-  }
+  if (p === "/") return <HomeView loc={loc} />;
   if (p === "/logs") return <LogsView loc={loc} />;
   if (p === "/metrics") return <MetricsView loc={loc} />;
   if (p === "/apm") return <ServicesView loc={loc} />;
   if ((m = match("/apm/traces/:id", p))) return <TraceView id={m.id} />;
+  if ((m = match("/apm/services/:service", p))) return <ServiceView key={m.service} service={m.service} loc={loc} />;
+  if (p === "/apm/spans") return <SpansView loc={loc} />;
   if (p === "/monitors") return <MonitorsView />;
   if (p === "/monitors/new") return <MonitorFormView />;
   if ((m = match("/monitors/:id/edit", p))) return <MonitorFormView id={m.id} />;
@@ -109,6 +92,7 @@ export function App() {
       <main class="main">
         <Route loc={loc} />
       </main>
+      <KeyPrompt />
     </div>
   );
 }

@@ -114,15 +114,19 @@ function legendValue(y: (number | null | undefined)[], idx: number | null): stri
   return "—";
 }
 
-/** The y range covering the data and every marker, with a little room above and below. */
-function yRange(min: number | null, max: number | null, markers: ChartMarker[]): uPlot.Range.MinMax {
+/** The y range covering the data, every marker and zero when `withZero` (bars and areas measure from zero),
+ * with a little room above and below. */
+function yRange(min: number | null, max: number | null, markers: ChartMarker[], withZero: boolean): uPlot.Range.MinMax {
   const vals = markers.map((m) => m.value);
+  if (withZero) vals.push(0);
   if (min !== null && Number.isFinite(min)) vals.push(min);
   if (max !== null && Number.isFinite(max)) vals.push(max);
   let lo = Math.min(...vals);
   let hi = Math.max(...vals);
-  if (lo === hi) {
-    const pad = Math.abs(lo) * 0.1 || 1;
+  if (lo === hi && lo === 0) {
+    hi = 1;
+  } else if (lo === hi) {
+    const pad = Math.abs(lo) * 0.1;
     lo -= pad;
     hi += pad;
   }
@@ -191,7 +195,9 @@ export function TimeseriesChart(props: TimeseriesChartProps) {
           time: true,
           ...(range ? { range: (): uPlot.Range.MinMax => [range[0] / 1000, range[1] / 1000] } : {}),
         },
-        ...(markers.length > 0 ? { y: { range: (_u: uPlot, min: number | null, max: number | null) => yRange(min, max, markers) } } : {}),
+        ...(markers.length > 0 || type !== "line"
+          ? { y: { range: (_u: uPlot, min: number | null, max: number | null) => yRange(min, max, markers, type !== "line") } }
+          : {}),
       },
       axes: [
         { stroke: "#667085", grid: { stroke: "#e2e5ea", width: 1 }, ticks: { stroke: "#e2e5ea", width: 1 } },

@@ -1,9 +1,10 @@
-// Small shared components: an error line, a loading line, the query bar (with optional autocompletion), and
-// an attribute tree (all text, never HTML).
+// Small shared components: an error line, a loading line, the query bar (with optional autocompletion and a
+// parse-error marker), and an attribute tree (all text, never HTML).
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { ApiError } from "../api";
 import { formatValue } from "../format";
 import { AutocompleteList, type Suggest, type Suggestion } from "./autocomplete";
+import { ErrorMarker, type QueryError } from "./error-marker";
 
 export function ErrorText({ error, testid }: { error: ApiError | string; testid?: string }) {
   const text = typeof error === "string" ? error : error.message;
@@ -32,6 +33,9 @@ export function QueryBar(props: {
   search?: boolean;
   /** Completions for the text and caret (optional: without it, a plain input). */
   suggest?: Suggest;
+  /** The API's error for the query that ran: a parse error naming a position is marked under the input until
+   * the text is edited. */
+  error?: QueryError | null;
 }) {
   const input = useRef<HTMLInputElement>(null);
   const caret = useRef<number | null>(null);
@@ -125,10 +129,14 @@ export function QueryBar(props: {
       {suggest ? (
         <div class="ac-wrap">
           {field}
+          <ErrorMarker text={props.value} error={props.error} />
           {open && <AutocompleteList id={listId} items={items} active={active} onPick={accept} onHover={setActive} />}
         </div>
       ) : (
-        field
+        <div class="em-field">
+          {field}
+          <ErrorMarker text={props.value} error={props.error} />
+        </div>
       )}
       <button type="submit">{props.button}</button>
     </form>

@@ -5,6 +5,7 @@ import { useMemo } from "preact/hooks";
 import { apiGet, apiPost, useApi, type MetricAnswer, type MetricSeries } from "../api";
 import { ErrorText } from "./common";
 import { TimeseriesChart, type ChartSeries, type ChartType } from "./chart";
+import { Heatmap, loadHeatmap, type HeatData } from "./heatmap";
 import { formatIso, formatNs, formatNumber, formatPercent, formatRate, logStatusClass } from "../format";
 import "./widgets.css";
 
@@ -339,43 +340,20 @@ function ToplistWidget({ def, ctx }: { def: WidgetDefinition; ctx: WidgetContext
   );
 }
 
-const PERCENTILES = ["p50", "p90", "p99"];
-
-/** The query with its space aggregator replaced by a percentile (`avg:lat{*}` → `p90:lat{*}`). */
-function asPercentile(query: string, p: string): string {
-  const m = /^\s*(?:(?:avg|sum|min|max|count|p\d+(?:\.\d+)?)\s*:)?\s*(.*)$/s.exec(query);
-  return `${p}:${m ? m[1] : query}`;
-}
-
 function HeatmapWidget({ def, ctx }: { def: WidgetDefinition; ctx: WidgetContext }) {
   const reqs = metricRequests(def, ctx.vars);
   const key = JSON.stringify([reqs, ctxKey(ctx)]);
-  const res = useApi<ChartSeries[]>(key, async (signal) => {
-    if ("error" in reqs) throw new Error(reqs.error);
-    const base = reqs[0].query;
-    const all = await Promise.all(PERCENTILES.map((p) => runQuery(asPercentile(base, p), ctx, signal)));
-    return all.flatMap((ss, i) =>
-      ss.map((s) => {
-        const tags = Array.isArray(s.tag_set) && s.tag_set.length ? ` ${s.tag_set.join(",")}` : "";
-        return { label: PERCENTILES[i] + tags, points: points(s) };
-      }),
-    );
+  const res = useApi<HeatData>(key, (signal) => {
+    if ("error" in reqs) return Promise.reject(new Error(reqs.error));
+    return loadHeatmap(reqs[0].query, ctx.from, ctx.to, signal);
   });
-  const series = res.data ?? [];
+  const data = res.data;
   return (
-    <Body loading={res.loading && !res.data} error={res.error ? res.error.message : null}>
-      <p class="muted w-hint">Percentiles over time (p50, p90, p99)</p>
-      {series.length === 0 ? (
+    <Body loading={res.loading && !data} error={res.error ? res.error.message : null}>
+      {!data || data.columns.length === 0 ? (
         <p class="muted">No data in this time range.</p>
       ) : (
-        <TimeseriesChart
-          series={series}
-          type="line"
-          height={180}
-          range={[ctx.from * 1000, ctx.to * 1000]}
-          testid="widget-chart"
-          legendTestid="widget-legend-item"
-        />
+        <Heatmap data={data} range={[ctx.from * 1000, ctx.to * 1000]} />
       )}
     </Body>
   );

@@ -1,12 +1,14 @@
-// APM: the services table (RED from spans: hits, errors, error rate, latency percentiles) and a trace-id box.
+// APM: the services table (RED from spans: hits, errors, error rate, latency percentiles; a service's name opens
+// its page), a trace-id box and a link to the span search.
 import { useState } from "preact/hooks";
 import { apiGet, useApi } from "../api";
 import { ErrorText, Loading, QueryBar } from "../components/common";
 import { formatNs, formatNumber, formatPercent, formatRate } from "../format";
-import { navigate, type Loc } from "../router";
+import { Link, href, navigate, type Loc } from "../router";
 import { timeRange, unixRange } from "../time";
+import "./apm.css";
 
-interface Red {
+export interface Red {
   hits: number;
   errors: number;
   requests_per_sec: number;
@@ -17,18 +19,18 @@ interface Red {
   p99: number | null;
 }
 
-interface ResourceRed extends Red {
+export interface ResourceRed extends Red {
   resource: string;
   operation: string;
   span_kind: string;
 }
 
-interface ServiceRed extends Red {
+export interface ServiceRed extends Red {
   service: string;
   resources: ResourceRed[];
 }
 
-interface ServicesAnswer {
+export interface ServicesAnswer {
   from: number;
   to: number;
   services: ServiceRed[];
@@ -83,9 +85,16 @@ export function ServicesView({ loc }: { loc: Loc }) {
     else next.add(s);
     setOpen(next);
   };
+  const keep = { from: loc.query.get("from") ?? undefined, to: loc.query.get("to") ?? undefined };
   return (
     <section>
-      <h1>APM services</h1>
+      <div class="apm-head">
+        <h1>APM services</h1>
+        <span class="spacer" />
+        <Link href={href("/apm/spans", keep)} data-testid="apm-span-search">
+          Search spans →
+        </Link>
+      </div>
       <TraceBox />
       {res.error && <ErrorText error={res.error} />}
       <Loading when={res.loading && !res.data} />
@@ -110,13 +119,20 @@ export function ServicesView({ loc }: { loc: Loc }) {
                 <td>
                   <button
                     type="button"
-                    class="link-button"
+                    class="link-button apm-toggle"
                     aria-expanded={open.has(s.service)}
+                    aria-label={`${open.has(s.service) ? "Hide" : "Show"} the resources of ${s.service}`}
+                    title="Resources"
                     onClick={() => toggle(s.service)}
                   >
-                    {open.has(s.service) ? "▾ " : "▸ "}
+                    {open.has(s.service) ? "▾" : "▸"}
+                  </button>{" "}
+                  <Link
+                    href={href(`/apm/services/${encodeURIComponent(s.service)}`, keep)}
+                    data-testid="service-link"
+                  >
                     {s.service}
-                  </button>
+                  </Link>
                 </td>
                 <RedCells r={s} />
               </tr>,

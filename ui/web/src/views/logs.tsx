@@ -2,7 +2,7 @@
 // count-over-time histogram by status, a facet sidebar, the newest logs in a virtualized list (`limit` rows,
 // "Load more" pages on with the cursor, a live tail prepends new ones), and a detail panel.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { ApiError, apiPost, isAbort, useApi } from "../api";
+import { ApiError, EventStream, STREAM_CLOSED, apiPost, isAbort, useApi } from "../api";
 import { historySuggestions, pushHistory, searchSuggestions } from "../components/autocomplete";
 import { AttrTree, ErrorText, QueryBar } from "../components/common";
 import { FacetSidebar, facetSource, loadFacets } from "../components/facets";
@@ -203,8 +203,11 @@ export function LogsView({ loc }: { loc: Loc }) {
   const key = JSON.stringify([query, from, to, limit]);
   // The answer carries the key it is for: in the render right after the query changes, `res` still holds
   // the previous answer, which must not start the histogram and facets for the new (maybe malformed) query.
-  const res = useApi<{ key: string; page: Loaded }>(key, (signal) =>
-    loadLogs({ query, from, to }, limit, null, signal).then((page) => ({ key, page })),
+  // Not reloaded while live: the live tail adds the new logs (and a reload would restart the stream).
+  const res = useApi<{ key: string; page: Loaded }>(
+    key,
+    (signal) => loadLogs({ query, from, to }, limit, null, signal).then((page) => ({ key, page })),
+    false,
   );
   const listOk = !res.loading && res.error === null && res.data?.key === key;
 
@@ -251,7 +254,7 @@ export function LogsView({ loc }: { loc: Loc }) {
     setLiveError(null);
     // Opened once the list answered: a malformed query is reported by the list, not by a failing stream.
     if (!liveOn || !listOk) return;
-    const es = new EventSource(`/api/ui/logs/tail${query.trim() ? `?query=${encodeURIComponent(query)}` : ""}`);
+    const es = new EventStream(`/api/ui/logs/tail${query.trim() ? `?query=${encodeURIComponent(query)}` : ""}`);
     let pending: LogEvent[] = [];
     // Logs the catch-up search added: the stream may deliver them too (once).
     const caught = new Set<string>();
@@ -349,7 +352,7 @@ export function LogsView({ loc }: { loc: Loc }) {
     });
     es.addEventListener("error", () =>
       setLiveError(
-        es.readyState === EventSource.CLOSED ? "The live tail stopped." : "The live tail is reconnecting…",
+        es.readyState === STREAM_CLOSED ? "The live tail stopped." : "The live tail is reconnecting…",
       ),
     );
     return () => {
@@ -450,6 +453,7 @@ export function LogsView({ loc }: { loc: Loc }) {
         placeholder='service:web status:error "timed out" @http.status_code:>=500'
         button="Search"
         suggest={suggest}
+        error={res.error?.status === 400 ? { query, message: res.error.message } : null}
       />
       {res.error && <ErrorText error={res.error} testid="query-error" />}
       <Histogram data={res.error ? null : hist.data} loading={hist.loading && !res.error} />

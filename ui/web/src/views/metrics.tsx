@@ -3,6 +3,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, apiGet, isAbort, useApi, type MetricAnswer, type MetricSeries } from "../api";
 import { ErrorText } from "../components/common";
+import { ErrorMarker } from "../components/error-marker";
 import { CHART_TYPES, TimeseriesChart, type ChartSeries, type ChartType } from "../components/chart";
 import { formatDate } from "../format";
 import { navigate, type Loc } from "../router";
@@ -172,17 +173,24 @@ export function MetricsView({ loc }: { loc: Loc }) {
               <span class="mx-letter mono" aria-hidden="true">
                 {LETTERS[i]}
               </span>
-              <input
-                type="text"
-                class="query-input mono"
-                data-testid="metric-query-input"
-                aria-label={`Metric query ${LETTERS[i]}`}
-                placeholder="avg:system.cpu.user{env:prod} by {host}"
-                spellcheck={false}
-                autocomplete="off"
-                value={v}
-                onInput={(e) => setInput(i, (e.currentTarget as HTMLInputElement).value)}
-              />
+              <div class="em-field">
+                <input
+                  type="text"
+                  class="query-input mono"
+                  data-testid="metric-query-input"
+                  aria-label={`Metric query ${LETTERS[i]}`}
+                  placeholder="avg:system.cpu.user{env:prod} by {host}"
+                  spellcheck={false}
+                  autocomplete="off"
+                  value={v}
+                  onInput={(e) => setInput(i, (e.currentTarget as HTMLInputElement).value)}
+                />
+                <ErrorMarker
+                  text={v}
+                  error={rowError(i) !== null ? { query: queries[i] ?? "", message: rowError(i) ?? "" } : null}
+                  testid="metric-query-error-marker"
+                />
+              </div>
               <button
                 type="button"
                 class="mx-icon"
