@@ -256,7 +256,8 @@ print(json.dumps({"base": sys.argv[2], "runs": int(sys.argv[3]), "timeoutMs": in
     {"name": "dashboard-empty", "path": f"/dashboards/{d['empty_dashboard_id']}", "kind": "dashboard-empty"},
     {"name": "logs", "path": f"/logs?query={q}&limit=1000", "kind": "logs", "expect": {"rows": d["logs"]}},
     {"name": "dashboard", "path": f"/dashboards/{d['dashboard_id']}", "kind": "dashboard",
-     "expect": {"widgets": d["widget_cards"], "charts": 4, "values": 3, "toplistRows": 5, "logRows": 1}},
+     "expect": {"widgets": d["widget_cards"], "charts": 3, "values": 3, "toplistRows": 5, "logRows": 1,
+                "heatmaps": 1}},
 ]}))
 EOF
 log "measuring in $CHROMIUM: $RUNS cold + $RUNS warm visits per page"
@@ -363,7 +364,7 @@ what = {"shell": "`/`: the app's nav bar (index.html + CSS + JS, no data)",
         "logs-empty": "`/logs?query=<no match>`: the summary \"No logs match\" (same route, empty answer)",
         "dashboard-empty": "`/dashboards/<empty>`: title shown, nothing loading (no widgets)",
         "logs": "`/logs?query=run:<id>&limit=1000`: `log-list[data-row-count=1000]` + first `log-row` painted",
-        "dashboard": f"`/dashboards/<id>`: all {planted['widget_cards']} widget cards loaded, 4 charts with series, 3 values, toplist, log stream"}
+        "dashboard": f"`/dashboards/<id>`: all {planted['widget_cards']} widget cards loaded, 3 charts with series, heatmap cells painted, 3 values, toplist, log stream"}
 for name in ("shell", "logs-empty", "dashboard-empty", "logs", "dashboard"):
     s = summary[name]
     c, w = s["cold"], s["warm"]

@@ -6,7 +6,7 @@
 // Spec: {"base": "http://127.0.0.1:PORT", "runs": N, "timeoutMs": 10000, "pages": [
 //          {"name": "logs", "path": "/logs?query=...&limit=1000", "kind": "logs", "expect": {"rows": 1000}},
 //          {"name": "dashboard", "path": "/dashboards/ID", "kind": "dashboard",
-//           "expect": {"widgets": 11, "charts": 4, "values": 3, "toplistRows": 1, "logRows": 1}},
+//           "expect": {"widgets": 11, "charts": 3, "values": 3, "toplistRows": 1, "logRows": 1, "heatmaps": 1}},
 //          {"name": "shell", "path": "/", "kind": "shell"}, ...]}
 //
 // Each visit: a page whose init script (CDP-injected before the app's scripts, so not subject to the CSP)
@@ -18,7 +18,8 @@
 //              (without the attribute, the number of `log-row` elements counts as the rows loaded);
 //   dashboard  the expected number of `widget` cards, none holding a loading marker (`.loading`, the
 //              "Loading…" of widgets.tsx `Body` and common.tsx `Loading`), every `widget-chart` with
-//              `data-series-count` >= 1 (and at least `charts` of them), `values` `widget-value`s none of
+//              `data-series-count` >= 1 (and at least `charts` of them), `heatmaps` `heatmap-canvas` elements with
+//              `data-cells` > 0 (cells painted), `values` `widget-value`s none of
 //              them empty or "—", `toplistRows` toplist rows, `logRows` log-stream rows, no `widget-error`;
 //   dashboard-empty the dashboard's title is shown and nothing is loading (a dashboard without widgets).
 // The frame in which the condition first holds is the frame that paints it (rAF runs before paint).
@@ -92,12 +93,13 @@ function installProbe({ kind, expect }) {
         values: values.filter((v) => v !== "" && v !== "—").length,
         toplistRows: q("[data-testid=toplist-row]").length,
         logRows: q("[data-testid=widget-log-row]").length,
+        heatmapsPainted: [...q("[data-testid=heatmap-canvas]")].filter((c) => Number(c.getAttribute("data-cells") || 0) > 0).length,
         errors: [...q("[data-testid=widget-error]")].map((e) => (e.textContent || "").slice(0, 200)),
       };
       st.detail = d;
       return d.widgets === expect.widgets && d.loading === 0 && d.charts >= expect.charts &&
         d.chartsWithSeries === d.charts && d.values >= expect.values && d.toplistRows >= expect.toplistRows &&
-        d.logRows >= expect.logRows && d.errors.length === 0;
+        d.logRows >= expect.logRows && d.heatmapsPainted >= (expect.heatmaps ?? 0) && d.errors.length === 0;
     },
     "dashboard-empty": () =>
       document.querySelector("[data-testid=dashboard-title]") !== null && document.querySelector(".loading") === null,

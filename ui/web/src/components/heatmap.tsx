@@ -75,9 +75,21 @@ function intervalOf(series: Series[], ts: number[]): number {
   return s?.interval ? s.interval * 1000 : guessInterval(ts);
 }
 
+/** Column widths (s) a heatmap may use: about COLUMNS columns over the range, each merging the sketches of
+ * its interval (`.rollup(N)`), so that a column holds enough samples to have a shape. */
+const STEPS = [10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 21600, 43200, 86400];
+const COLUMNS = 80;
+
+/** The rollup interval (s) for a range of unix seconds [from, to). */
+export function heatmapStep(from: number, to: number): number {
+  const want = (to - from) / COLUMNS;
+  return STEPS.find((s) => s >= want) ?? STEPS[STEPS.length - 1];
+}
+
 /** Columns from a distribution: quantiles and the count per bucket. */
 async function fromQuantiles(base: string, from: number, to: number, signal: AbortSignal): Promise<HeatData> {
-  const text = [...LEVELS.map(([agg]) => `${agg}:${base}`), `count:${base}`].join(", ");
+  const rolled = /\.rollup\(/.test(base) ? base : `${base}.rollup(${heatmapStep(from, to)})`;
+  const text = [...LEVELS.map(([agg]) => `${agg}:${rolled}`), `count:${rolled}`].join(", ");
   const series = await query(text, from, to, signal);
   const byTime = new Map<number, (number | null)[]>();
   for (const s of series) {
