@@ -31,14 +31,8 @@ mkdir -p "$OUT"
 CHROMIUM="${SIGHTLINE_CHROMIUM:-/usr/bin/chromium}"
 log() { echo "[ui-scroll $(date -u +%H:%M:%S)] $*" >&2; }
 
-SPID=""
 cleanup() {
-  if [ -n "$SPID" ] && kill -0 "$SPID" 2>/dev/null; then
-    kill "$SPID" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SPID" 2>/dev/null
-  fi
-  SPID=""
+  stop_sightline
   rm -rf "$OUT/data"
 }
 trap cleanup EXIT
@@ -61,15 +55,8 @@ else
 fi
 
 DATA="$OUT/data"
-mkdir -p "$DATA"
-"$SL" serve --data-dir "$DATA" --http-listen 127.0.0.1:0 --statsd-listen off --otlp-grpc-listen off \
-  --otlp-http-listen off --syslog-listen off >"$OUT/sightline.log" 2>&1 &
-SPID=$!
-for _ in $(seq 1 600); do
-  [ -s "$DATA/listeners.json" ] && break
-  kill -0 "$SPID" 2>/dev/null || { log "sightline exited at start (see $OUT/sightline.log)"; exit 1; }
-  sleep 0.1
-done
+start_sightline "$SL" "$DATA" "$OUT/sightline.log" --http-listen 127.0.0.1:0 --statsd-listen off \
+  --otlp-grpc-listen off --otlp-http-listen off --syslog-listen off --self-monitoring-interval off || exit 1
 HTTP="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$DATA/listeners.json")"
 log "sightline on http://$HTTP; loading $ROWS logs"
 

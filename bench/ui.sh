@@ -36,16 +36,10 @@ CHROMIUM="${SIGHTLINE_CHROMIUM:-/usr/bin/chromium}"
 
 log() { echo "[ui-bench $(date -u +%H:%M:%S)] $*" >&2; }
 
-SPID=""
 SAMPLER=""
 cleanup() {
   if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null; SAMPLER=""; fi
-  if [ -n "$SPID" ] && kill -0 "$SPID" 2>/dev/null; then
-    kill "$SPID" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SPID" 2>/dev/null
-  fi
-  SPID=""
+  stop_sightline
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -84,16 +78,9 @@ fi
 
 # ---- server -------------------------------------------------------------------------------------------
 DATA="$OUT/data"
-mkdir -p "$DATA"
-"${UI_BIN:-$BIN/sightline}" serve --data-dir "$DATA" --http-listen 127.0.0.1:0 --statsd-listen 127.0.0.1:0 \
-  --otlp-grpc-listen off --otlp-http-listen off --syslog-listen off >"$OUT/sightline.log" 2>&1 &
-SPID=$!
-for _ in $(seq 1 600); do
-  [ -s "$DATA/listeners.json" ] && break
-  kill -0 "$SPID" 2>/dev/null || { log "sightline exited at start (see $OUT/sightline.log)"; exit 1; }
-  sleep 0.1
-done
-[ -s "$DATA/listeners.json" ] || { log "sightline not ready within 60 s"; exit 1; }
+start_sightline "${UI_BIN:-$BIN/sightline}" "$DATA" "$OUT/sightline.log" --http-listen 127.0.0.1:0 \
+  --statsd-listen 127.0.0.1:0 --otlp-grpc-listen off --otlp-http-listen off --syslog-listen off \
+  --self-monitoring-interval off || exit 1
 read -r HTTP STATSD < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["http"], d["statsd"])' "$DATA/listeners.json")
 log "sightline on http://$HTTP (statsd $STATSD), data in $DATA"
 

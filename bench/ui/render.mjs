@@ -30,20 +30,15 @@
 // Prints one JSON object: {"browser", "runs", "pages": {name: {"cold": [visit...], "warm": [visit...]}}}.
 
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(join(HERE, "..", "..", "tests", "e2e", "browser", "package.json"));
-let chromium;
+// The browser tests' launcher, so that playwright-core resolves from tests/e2e/browser/node_modules.
+let CHROMIUM, launchChromium;
 try {
-  ({ chromium } = require("playwright-core"));
+  ({ CHROMIUM, launchChromium } = await import(new URL("../../tests/e2e/browser/launch.mjs", import.meta.url).href));
 } catch (e) {
   process.stderr.write(`render.mjs: playwright-core is not installed in tests/e2e/browser (npm ci there): ${e.message}\n`);
   process.exit(2);
 }
-const CHROMIUM = process.env.SIGHTLINE_CHROMIUM || "/usr/bin/chromium";
 
 const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const RUNS = spec.runs ?? 10;
@@ -160,12 +155,9 @@ async function visit(context, base, p) {
   return out;
 }
 
-const args = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync"];
-if (typeof process.getuid === "function" && process.getuid() === 0) args.push("--no-sandbox");
 let browser;
 try {
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args, timeout: 60_000 });
+  browser = await launchChromium();
 } catch (e) {
   process.stderr.write(`render.mjs: cannot start ${CHROMIUM}: ${e.message}\n`);
   process.exit(2);

@@ -44,9 +44,8 @@
 
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { chromium } from "playwright-core";
+import { CHROMIUM, launchChromium } from "./launch.mjs";
 
-const CHROMIUM = process.env.SIGHTLINE_CHROMIUM || "/usr/bin/chromium";
 const WAIT_MS = 10_000;
 const SETTLE_MS = 3_000;
 const TEXT_LIMIT = 20_000;
@@ -295,12 +294,9 @@ if (!spec || typeof spec.base !== "string" || !Array.isArray(spec.visits)) {
   fail('the spec needs "base" (a URL) and "visits" (a list)');
 }
 
-const args = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync"];
-if (typeof process.getuid === "function" && process.getuid() === 0) args.push("--no-sandbox");
 let browser;
 try {
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args, timeout: 60_000 });
+  browser = await launchChromium();
 } catch (e) {
   fail(`cannot start the browser at ${CHROMIUM} (Debian package chromium; tests/run.sh installs it): ${e.message}`);
 }

@@ -142,6 +142,11 @@ export function isAbort(e: unknown): boolean {
   return e instanceof DOMException && e.name === "AbortError";
 }
 
+/** Any failure as an ApiError (one that is not keeps its message, with status 0). */
+export function toApiError(e: unknown): ApiError {
+  return e instanceof ApiError ? e : new ApiError(0, e instanceof Error ? e.message : String(e));
+}
+
 export interface Loaded<T> {
   data: T | null;
   error: ApiError | null;
@@ -166,8 +171,7 @@ export function useApi<T>(key: string, load: (signal: AbortSignal) => Promise<T>
       },
       (e: unknown) => {
         if (ctl.signal.aborted || isAbort(e)) return;
-        const err = e instanceof ApiError ? e : new ApiError(0, e instanceof Error ? e.message : String(e));
-        setState({ data: null, error: err, loading: false });
+        setState({ data: null, error: toApiError(e), loading: false });
       },
     );
     return () => ctl.abort();

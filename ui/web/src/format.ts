@@ -55,6 +55,11 @@ export function formatPercent(f: number | null | undefined): string {
 }
 
 /** Any JSON value as one line of text: strings as they are, the rest as JSON. */
+/** A count and its noun, plural but for one: `1 log`, `3 logs`. */
+export function formatCount(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 export function formatValue(v: unknown): string {
   if (typeof v === "string") return v;
   if (v === undefined) return "";

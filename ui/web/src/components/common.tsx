@@ -91,8 +91,11 @@ export function QueryBar(props: {
     props.onInput(el.value);
     refresh(el.value, el.selectionStart);
   };
+  // How far a long query is scrolled inside the input: the error marker's mirror follows it.
+  const [scrollX, setScrollX] = useState(0);
   const shared = {
     ref: input,
+    onScroll: (e: Event) => setScrollX((e.currentTarget as HTMLInputElement).scrollLeft),
     class: "query-input mono",
     "data-testid": props.testid,
     "aria-label": props.label,
@@ -129,13 +132,13 @@ export function QueryBar(props: {
       {suggest ? (
         <div class="ac-wrap">
           {field}
-          <ErrorMarker text={props.value} error={props.error} />
+          <ErrorMarker text={props.value} error={props.error} scrollLeft={scrollX} />
           {open && <AutocompleteList id={listId} items={items} active={active} onPick={accept} onHover={setActive} />}
         </div>
       ) : (
         <div class="em-field">
           {field}
-          <ErrorMarker text={props.value} error={props.error} />
+          <ErrorMarker text={props.value} error={props.error} scrollLeft={scrollX} />
         </div>
       )}
       <button type="submit">{props.button}</button>

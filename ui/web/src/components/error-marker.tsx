@@ -33,10 +33,12 @@ export function byteToIndex(text: string, bytes: number): number {
  * The marker under the input whose current text is `text`: shown only while that text is the query the error
  * is about (editing removes it) and the message names a position. Placed inside the input's positioned wrapper.
  */
-export function ErrorMarker({ text, error, testid = "query-error-marker" }: {
+export function ErrorMarker({ text, error, testid = "query-error-marker", scrollLeft = 0 }: {
   text: string;
   error: QueryError | null | undefined;
   testid?: string;
+  /** The input's own horizontal scroll (a query longer than the input): the mirror moves with it. */
+  scrollLeft?: number;
 }) {
   if (!error || error.query !== text) return null;
   const pos = errorPosition(error.message);
@@ -46,15 +48,17 @@ export function ErrorMarker({ text, error, testid = "query-error-marker" }: {
   const ch = cp === undefined ? " " : String.fromCodePoint(cp);
   return (
     <div class="query-input mono em-mirror" aria-hidden="true">
-      <span class="em-before">{text.slice(0, at)}</span>
-      <span
-        class="em-mark"
-        data-testid={testid}
-        data-position={String(pos)}
-        data-index={String(at)}
-        title={error.message}
-      >
-        {ch === " " || ch === "\t" ? "\u00a0" : ch}
+      <span class="em-track" style={{ transform: `translateX(${-scrollLeft}px)` }}>
+        <span class="em-before">{text.slice(0, at)}</span>
+        <span
+          class="em-mark"
+          data-testid={testid}
+          data-position={String(pos)}
+          data-index={String(at)}
+          title={error.message}
+        >
+          {ch === " " || ch === "\t" ? "\u00a0" : ch}
+        </span>
       </span>
     </div>
   );

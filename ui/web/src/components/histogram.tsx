@@ -2,7 +2,7 @@
 // rects (no chart library), statuses coloured by CSS class.
 import "./histogram.css";
 import { apiPost } from "../api";
-import { formatDate, logStatusClass } from "../format";
+import { formatCount, formatDate, logStatusClass } from "../format";
 import { unixRange, type TimeRange } from "../time";
 
 /** About this many buckets over the range. */
@@ -119,7 +119,7 @@ export function Histogram({ data, loading }: { data: HistogramData | null; loadi
   return (
     <figure class={loading ? "histogram loading" : "histogram"} data-testid="log-histogram" aria-label="Logs over time by status">
       <div class="hist-head">
-        <span class="muted">{data ? `${all} log${all === 1 ? "" : "s"} over time` : loading ? "Loading…" : ""}</span>
+        <span class="muted">{data ? `${formatCount(all, "log")} over time` : loading ? "Loading…" : ""}</span>
         <span class="spacer" />
         {series
           .filter((s) => s.counts.some((c) => c > 0))

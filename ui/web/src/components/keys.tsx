@@ -26,26 +26,8 @@ export function KeyPrompt() {
           Enter an API key and an application key from the server's <code>[auth]</code> settings. They are kept in
           this tab only.
         </p>
-        <label>
-          API key
-          <input
-            type="password"
-            autocomplete="off"
-            data-testid="key-api"
-            value={api}
-            onInput={(e) => setApi((e.currentTarget as HTMLInputElement).value)}
-          />
-        </label>
-        <label>
-          Application key
-          <input
-            type="password"
-            autocomplete="off"
-            data-testid="key-app"
-            value={app}
-            onInput={(e) => setApp((e.currentTarget as HTMLInputElement).value)}
-          />
-        </label>
+        <KeyInput label="API key" testid="key-api" value={api} onInput={setApi} />
+        <KeyInput label="Application key" testid="key-app" value={app} onInput={setApp} />
         <div class="key-actions">
           <button type="submit" data-testid="key-save">
             Use these keys
@@ -56,6 +38,22 @@ export function KeyPrompt() {
         </div>
       </form>
     </div>
+  );
+}
+
+/** One key's labelled field (a password field: the key is not shown). */
+function KeyInput(props: { label: string; testid: string; value: string; onInput: (value: string) => void }) {
+  return (
+    <label>
+      {props.label}
+      <input
+        type="password"
+        autocomplete="off"
+        data-testid={props.testid}
+        value={props.value}
+        onInput={(e) => props.onInput((e.currentTarget as HTMLInputElement).value)}
+      />
+    </label>
   );
 }
 

@@ -71,21 +71,9 @@ export function TimePicker({ loc }: { loc: Loc }) {
       </label>
       {editing && (
         <form class="time-abs" data-testid="time-absolute" onSubmit={apply}>
-          <input
-            type="datetime-local"
-            aria-label="From"
-            data-testid="time-from"
-            value={absFrom}
-            onInput={(e) => setAbsFrom((e.currentTarget as HTMLInputElement).value)}
-          />
+          <DateTimeInput label="From" testid="time-from" value={absFrom} onInput={setAbsFrom} />
           <span aria-hidden="true">→</span>
-          <input
-            type="datetime-local"
-            aria-label="To"
-            data-testid="time-to"
-            value={absTo}
-            onInput={(e) => setAbsTo((e.currentTarget as HTMLInputElement).value)}
-          />
+          <DateTimeInput label="To" testid="time-to" value={absTo} onInput={setAbsTo} />
           <button type="submit" data-testid="time-apply">
             Apply
           </button>
@@ -103,6 +91,19 @@ export function TimePicker({ loc }: { loc: Loc }) {
         </label>
       )}
     </div>
+  );
+}
+
+/** One end of the absolute range: a local date-time field. */
+function DateTimeInput(props: { label: string; testid: string; value: string; onInput: (value: string) => void }) {
+  return (
+    <input
+      type="datetime-local"
+      aria-label={props.label}
+      data-testid={props.testid}
+      value={props.value}
+      onInput={(e) => props.onInput((e.currentTarget as HTMLInputElement).value)}
+    />
   );
 }
 

@@ -6,7 +6,8 @@ import { apiGet, apiPost, useApi, type MetricAnswer, type MetricSeries } from ".
 import { ErrorText } from "./common";
 import { TimeseriesChart, type ChartSeries, type ChartType } from "./chart";
 import { Heatmap, loadHeatmap, type HeatData } from "./heatmap";
-import { formatIso, formatNs, formatNumber, formatPercent, formatRate, logStatusClass } from "../format";
+import { RedList, type RedFigures } from "./red";
+import { formatIso, formatNumber, logStatusClass } from "../format";
 import "./widgets.css";
 
 /** A widget of Datadog's dashboard JSON (the fields the app reads; the rest is kept by the API). */
@@ -396,15 +397,8 @@ function LogStreamWidget({ def, ctx }: { def: WidgetDefinition; ctx: WidgetConte
   );
 }
 
-interface ServiceRed {
+interface ServiceRed extends RedFigures {
   service: string;
-  hits: number;
-  errors: number;
-  requests_per_sec: number;
-  error_rate: number;
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
 }
 
 function TraceServiceWidget({ def, ctx }: { def: WidgetDefinition; ctx: WidgetContext }) {
@@ -424,15 +418,7 @@ function TraceServiceWidget({ def, ctx }: { def: WidgetDefinition; ctx: WidgetCo
       {!r ? (
         <p class="muted">{`No spans of ${service} in this time range.`}</p>
       ) : (
-        <dl class="w-red" data-testid="widget-red">
-          <div><dt>Requests</dt><dd class="num">{formatNumber(r.hits)}</dd></div>
-          <div><dt>Req/s</dt><dd class="num">{formatRate(r.requests_per_sec)}</dd></div>
-          <div><dt>Errors</dt><dd class="num">{formatNumber(r.errors)}</dd></div>
-          <div><dt>Error rate</dt><dd class="num">{formatPercent(r.error_rate)}</dd></div>
-          <div><dt>p50</dt><dd class="num">{formatNs(r.p50)}</dd></div>
-          <div><dt>p95</dt><dd class="num">{formatNs(r.p95)}</dd></div>
-          <div><dt>p99</dt><dd class="num">{formatNs(r.p99)}</dd></div>
-        </dl>
+        <RedList r={r} class="w-red" testid="widget-red" />
       )}
     </Body>
   );

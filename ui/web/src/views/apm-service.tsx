@@ -6,7 +6,7 @@ import { useMemo } from "preact/hooks";
 import { apiGet, useApi, type MetricAnswer } from "../api";
 import { ErrorText, Loading } from "../components/common";
 import { TimeseriesChart, type ChartSeries, type ChartType } from "../components/chart";
-import { formatNs, formatNumber, formatPercent, formatRate } from "../format";
+import { RedCells, RedList } from "../components/red";
 import { Link, href, navigate, withParams, type Loc } from "../router";
 import { timeRange, unixRange } from "../time";
 import { searchSpans, searchValue, SpanList, type SpanPage } from "./apm-spans";
@@ -177,13 +177,7 @@ function ResourcesTable({ loc, resources, op }: { loc: Loc; resources: ResourceR
             <td>
               <span class="mono">{r.operation}</span> <span class="muted">{r.span_kind}</span>
             </td>
-            <td class="num">{formatNumber(r.hits)}</td>
-            <td class="num">{formatRate(r.requests_per_sec)}</td>
-            <td class="num">{formatNumber(r.errors)}</td>
-            <td class={r.error_rate > 0 ? "num has-errors" : "num"}>{formatPercent(r.error_rate)}</td>
-            <td class="num">{formatNs(r.p50)}</td>
-            <td class="num">{formatNs(r.p95)}</td>
-            <td class="num">{formatNs(r.p99)}</td>
+            <RedCells r={r} />
           </tr>
         ))}
       </tbody>
@@ -242,17 +236,7 @@ export function ServiceView({ service, loc }: { service: string; loc: Loc }) {
       </h1>
       {res.error && <ErrorText error={res.error} />}
       <Loading when={res.loading && !res.data} />
-      {red && (
-        <dl class="apm-red" data-testid="service-red">
-          <div><dt>Requests</dt><dd class="num">{formatNumber(red.hits)}</dd></div>
-          <div><dt>Req/s</dt><dd class="num">{formatRate(red.requests_per_sec)}</dd></div>
-          <div><dt>Errors</dt><dd class="num">{formatNumber(red.errors)}</dd></div>
-          <div><dt>Error rate</dt><dd class="num">{formatPercent(red.error_rate)}</dd></div>
-          <div><dt>p50</dt><dd class="num">{formatNs(red.p50)}</dd></div>
-          <div><dt>p95</dt><dd class="num">{formatNs(red.p95)}</dd></div>
-          <div><dt>p99</dt><dd class="num">{formatNs(red.p99)}</dd></div>
-        </dl>
-      )}
+      {red && <RedList r={red} class="apm-red" testid="service-red" />}
       {res.data && !red && !wanted && (
         <p class="muted">No requests of this service in this time range (its RED metrics come from entry spans).</p>
       )}
@@ -274,31 +258,26 @@ export function ServiceView({ service, loc }: { service: string; loc: Loc }) {
       )}
       {q && range && (
         <div class="apm-charts">
-          <ChartPanel
-            title="Requests (hits per interval)"
-            name="requests"
-            queries={[q.hits]}
-            range={range}
-            type="bars"
-            onZoom={onZoom}
-            load={async (signal) =>
-              (await query(q.hits, range.from, range.to, signal)).map((s) => ({ label: "hits", points: s.pointlist }))
-            }
-          />
-          <ChartPanel
-            title="Errors (per interval)"
-            name="errors"
-            queries={[q.errors]}
-            range={range}
-            type="bars"
-            onZoom={onZoom}
-            load={async (signal) =>
-              (await query(q.errors, range.from, range.to, signal)).map((s) => ({
-                label: "errors",
-                points: s.pointlist,
-              }))
-            }
-          />
+          {[
+            { title: "Requests (hits per interval)", name: "requests", query: q.hits, label: "hits" },
+            { title: "Errors (per interval)", name: "errors", query: q.errors, label: "errors" },
+          ].map((c) => (
+            <ChartPanel
+              key={c.name}
+              title={c.title}
+              name={c.name}
+              queries={[c.query]}
+              range={range}
+              type="bars"
+              onZoom={onZoom}
+              load={async (signal) =>
+                (await query(c.query, range.from, range.to, signal)).map((s) => ({
+                  label: c.label,
+                  points: s.pointlist,
+                }))
+              }
+            />
+          ))}
           <ChartPanel
             title="Latency (ms)"
             name="latency"

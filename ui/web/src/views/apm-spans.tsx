@@ -2,12 +2,13 @@
 // over `POST /api/v2/spans/events/search`, the newest spans in a virtualized list (time, service, resource,
 // duration, status; "Load more" pages on with the cursor); a row opens its trace's waterfall. Also exports the
 // span list and the search call, which the service page reuses for its recent spans.
-import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, apiPost, isAbort, useApi } from "../api";
+import { useEffect, useState } from "preact/hooks";
+import { apiPost, useApi } from "../api";
 import { historySuggestions, pushHistory } from "../components/autocomplete";
 import { ErrorText, QueryBar } from "../components/common";
+import { LoadMore, usePagedMore, type Page } from "../components/paged";
 import { VirtualList } from "../components/virtual-list";
-import { formatIso, formatNs } from "../format";
+import { formatCount, formatIso, formatNs } from "../format";
 import { Link, href, navigate, withParams, type Loc } from "../router";
 import { timeRange } from "../time";
 import "./apm.css";
@@ -42,11 +43,7 @@ interface SpansAnswer {
   meta?: { page?: { after?: string } };
 }
 
-export interface SpanPage {
-  data: SpanHit[];
-  /** The cursor of the next page; null at the end. */
-  after: string | null;
-}
+export type SpanPage = Page<SpanHit>;
 
 /** One page of spans matching `query` in `[from, to)` (`now-15m`, ISO or unix ms), newest first. */
 export async function searchSpans(
@@ -98,7 +95,7 @@ export function SpanList({ spans, testid, rowTestid }: { spans: readonly SpanHit
       <div
         data-testid={rowTestid}
         role="listitem"
-        class={a.status === "error" ? "span-grid row span-error" : "span-grid row"}
+        class={a.status === "error" ? "line-grid span-grid row span-error" : "line-grid span-grid row"}
         tabIndex={0}
         title={p ? "Open the trace" : undefined}
         onClick={() => open(s)}
@@ -126,7 +123,7 @@ export function SpanList({ spans, testid, rowTestid }: { spans: readonly SpanHit
   };
   return (
     <>
-      <div class="span-grid span-head" aria-hidden="true">
+      <div class="line-grid line-head span-grid" aria-hidden="true">
         <div>Time</div>
         <div>Service</div>
         <div>Resource</div>
@@ -147,10 +144,6 @@ export function SpanList({ spans, testid, rowTestid }: { spans: readonly SpanHit
   );
 }
 
-function apiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError(0, e instanceof Error ? e.message : String(e));
-}
-
 export function SpansView({ loc }: { loc: Loc }) {
   const query = loc.query.get("query") ?? "";
   const { from, to } = timeRange(loc);
@@ -165,32 +158,11 @@ export function SpansView({ loc }: { loc: Loc }) {
   const listOk = !res.loading && res.error === null && res.data?.key === key;
 
   // "Load more": the next pages, for this key only.
-  const [more, setMore] = useState<{ key: string; data: SpanHit[]; after: string | null } | null>(null);
-  const [moreBusy, setMoreBusy] = useState<{ key: string; error: ApiError | null; loading: boolean } | null>(null);
-  const moreCtl = useRef<AbortController | null>(null);
-  useEffect(() => () => moreCtl.current?.abort(), [key]);
-  const moreRows = more?.key === key ? more.data : [];
-  const after = more?.key === key ? more.after : listOk ? res.data?.page.after ?? null : null;
-  const moreState = moreBusy?.key === key ? moreBusy : null;
-  const loadMore = () => {
-    if (!after || moreState?.loading) return;
-    moreCtl.current?.abort();
-    const ctl = new AbortController();
-    moreCtl.current = ctl;
-    const k = key;
-    setMoreBusy({ key: k, error: null, loading: true });
-    searchSpans({ query, from, to }, PAGE, after, ctl.signal).then(
-      (page) => {
-        if (ctl.signal.aborted) return;
-        setMore((m) => ({ key: k, data: [...(m?.key === k ? m.data : []), ...page.data], after: page.after }));
-        setMoreBusy({ key: k, error: null, loading: false });
-      },
-      (e: unknown) => {
-        if (ctl.signal.aborted || isAbort(e)) return;
-        setMoreBusy({ key: k, error: apiError(e), loading: false });
-      },
-    );
-  };
+  const more = usePagedMore(key, listOk ? res.data?.page.after ?? null : null, (after, signal) =>
+    searchSpans({ query, from, to }, PAGE, after, signal),
+  );
+  const moreRows = more.rows;
+  const after = more.after;
 
   // A query that ran is remembered (newest first) for the empty query bar.
   useEffect(() => {
@@ -208,14 +180,14 @@ export function SpansView({ loc }: { loc: Loc }) {
   };
   const suggest = (text: string) => (text.trim() === "" ? historySuggestions(HISTORY_KEY) : []);
 
-  const plural = (n: number) => `${n} span${n === 1 ? "" : "s"}`;
   const summary = res.loading
     ? "Loading…"
     : res.error
       ? ""
       : spans.length === 0
         ? "No spans match this query in this time range."
-        : `The newest ${plural(spans.length)}${after ? " (older ones: Load more)" : ""}. Click a span to open its trace.`;
+        : `The newest ${formatCount(spans.length, "span")}${after ? " (older ones: Load more)" : ""}. ` +
+          "Click a span to open its trace.";
 
   return (
     <section class="apm-spans">
@@ -241,20 +213,7 @@ export function SpansView({ loc }: { loc: Loc }) {
         {summary}
       </p>
       {spans.length > 0 && <SpanList spans={spans} testid="span-list" rowTestid="span-search-row" />}
-      {after && spans.length > 0 && (
-        <p class="logs-actions">
-          <button
-            type="button"
-            class="load-more"
-            data-testid="spans-load-more"
-            disabled={moreState?.loading ?? false}
-            onClick={loadMore}
-          >
-            {moreState?.loading ? "Loading…" : `Load ${PAGE} more`}
-          </button>
-        </p>
-      )}
-      {moreState?.error && <ErrorText error={moreState.error} testid="load-more-error" />}
+      <LoadMore more={more} shown={spans.length > 0} count={PAGE} testid="spans-load-more" />
     </section>
   );
 }

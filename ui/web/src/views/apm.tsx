@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 import { apiGet, useApi } from "../api";
 import { ErrorText, Loading, QueryBar } from "../components/common";
-import { formatNs, formatNumber, formatPercent, formatRate } from "../format";
+import { RedCells } from "../components/red";
 import { Link, href, navigate, type Loc } from "../router";
 import { timeRange, unixRange } from "../time";
 import "./apm.css";
@@ -34,20 +34,6 @@ export interface ServicesAnswer {
   from: number;
   to: number;
   services: ServiceRed[];
-}
-
-function RedCells({ r }: { r: Red }) {
-  return (
-    <>
-      <td class="num">{formatNumber(r.hits)}</td>
-      <td class="num">{formatRate(r.requests_per_sec)}</td>
-      <td class="num">{formatNumber(r.errors)}</td>
-      <td class={r.error_rate > 0 ? "num has-errors" : "num"}>{formatPercent(r.error_rate)}</td>
-      <td class="num">{formatNs(r.p50)}</td>
-      <td class="num">{formatNs(r.p95)}</td>
-      <td class="num">{formatNs(r.p99)}</td>
-    </>
-  );
 }
 
 function TraceBox() {

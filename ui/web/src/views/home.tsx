@@ -2,14 +2,14 @@
 // logs, log volume by status, the APM services with the highest error rate, and the dashboards; each panel
 // loads on its own (an empty state when there is nothing, the API's error as text). All telemetry is text.
 import type { ComponentChildren } from "preact";
-import { apiGet, apiPost, useApi, type ApiError } from "../api";
+import { apiGet, apiPost, useApi, type Loaded } from "../api";
 import { ErrorText } from "../components/common";
 import { Histogram, loadHistogram } from "../components/histogram";
+import { ErrorRateCell } from "../components/red";
 import {
   formatIso,
   formatNs,
   formatNumber,
-  formatPercent,
   formatUnixSecs,
   logStatusClass,
   monitorStatusClass,
@@ -56,14 +56,15 @@ interface HomeTransition {
   ts?: number;
 }
 
+/** A panel: its title, a link to more, and the children once `res` answered (its error, or "Loading…" before). */
 function Panel(props: {
   title: string;
   testid: string;
   more?: { href: string; label: string };
-  loading: boolean;
-  error: ApiError | null;
+  res: Loaded<unknown>;
   children?: ComponentChildren;
 }) {
+  const { error, loading, data } = props.res;
   return (
     <section class="home-panel" data-testid={props.testid} aria-label={props.title}>
       <div class="home-panel-head">
@@ -71,9 +72,9 @@ function Panel(props: {
         <span class="spacer" />
         {props.more && <Link href={props.more.href}>{props.more.label}</Link>}
       </div>
-      {props.error ? (
-        <ErrorText error={props.error} testid="home-panel-error" />
-      ) : props.loading ? (
+      {error ? (
+        <ErrorText error={error} testid="home-panel-error" />
+      ) : loading && !data ? (
         <p class="muted loading">Loading…</p>
       ) : (
         props.children
@@ -102,15 +103,13 @@ function MonitorPanels({ keep }: { keep: Record<string, string | undefined> }) {
     .flatMap((m) => (m.state?.history ?? []).map((t) => ({ ...t, monitor: m })))
     .sort((a, b) => (b.ts ?? 0) - (a.ts ?? 0))
     .slice(0, TRANSITIONS);
-  const loading = res.loading && !res.data;
   return (
     <>
       <Panel
         title="Monitors not OK"
         testid="home-monitors"
         more={{ href: href("/monitors", {}), label: "All monitors" }}
-        loading={loading}
-        error={res.error}
+        res={res}
       >
         {bad.length === 0 ? (
           <Empty>
@@ -140,7 +139,7 @@ function MonitorPanels({ keep }: { keep: Record<string, string | undefined> }) {
           </ul>
         )}
       </Panel>
-      <Panel title="Recent monitor transitions" testid="home-transitions" loading={loading} error={res.error}>
+      <Panel title="Recent monitor transitions" testid="home-transitions" res={res}>
         {transitions.length === 0 ? (
           <Empty>No monitor has changed state yet.</Empty>
         ) : (
@@ -182,8 +181,7 @@ function ErrorLogsPanel({ range, keep }: { range: TimeRange; keep: Record<string
       title="Recent error logs"
       testid="home-error-logs"
       more={{ href: to, label: "Open in Logs" }}
-      loading={res.loading && !res.data}
-      error={res.error}
+      res={res}
     >
       {logs.length === 0 ? (
         <Empty>No error logs in this time range.</Empty>
@@ -213,8 +211,8 @@ function VolumePanel({ range, keep }: { range: TimeRange; keep: Record<string, s
       title="Log volume by status"
       testid="home-volume"
       more={{ href: href("/logs", keep), label: "Logs" }}
-      loading={false}
-      error={res.error}
+      // The histogram shows its own loading.
+      res={{ ...res, loading: false }}
     >
       {res.data && total === 0 ? (
         <Empty>No logs in this time range.</Empty>
@@ -241,8 +239,7 @@ function ServicesPanel({ range, keep }: { range: TimeRange; keep: Record<string,
       title="Services by error rate"
       testid="home-services"
       more={{ href: href("/apm", keep), label: "APM" }}
-      loading={res.loading && !res.data}
-      error={res.error}
+      res={res}
     >
       {top.length === 0 ? (
         <Empty>No traced services in this time range.</Empty>
@@ -263,7 +260,7 @@ function ServicesPanel({ range, keep }: { range: TimeRange; keep: Record<string,
                 <td>
                   <Link href={href(`/apm/services/${encodeURIComponent(s.service)}`, keep)}>{s.service}</Link>
                 </td>
-                <td class={s.error_rate > 0 ? "num has-errors" : "num"}>{formatPercent(s.error_rate)}</td>
+                <ErrorRateCell rate={s.error_rate} />
                 <td class="num">{formatNumber(s.errors)}</td>
                 <td class="num">{formatNumber(s.hits)}</td>
                 <td class="num">{formatNs(s.p95)}</td>
@@ -290,8 +287,7 @@ function DashboardsPanel({ keep }: { keep: Record<string, string | undefined> })
       title="Dashboards"
       testid="home-dashboards"
       more={{ href: href("/dashboards", keep), label: "All dashboards" }}
-      loading={res.loading && !res.data}
-      error={res.error}
+      res={res}
     >
       {shown.length === 0 ? (
         <Empty>No dashboards yet.</Empty>

@@ -2,13 +2,14 @@
 // count-over-time histogram by status, a facet sidebar, the newest logs in a virtualized list (`limit` rows,
 // "Load more" pages on with the cursor, a live tail prepends new ones), and a detail panel.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { ApiError, EventStream, STREAM_CLOSED, apiPost, isAbort, useApi } from "../api";
+import { EventStream, STREAM_CLOSED, apiPost, useApi, type ApiError } from "../api";
 import { historySuggestions, pushHistory, searchSuggestions } from "../components/autocomplete";
 import { AttrTree, ErrorText, QueryBar } from "../components/common";
 import { FacetSidebar, facetSource, loadFacets } from "../components/facets";
 import { Histogram, loadHistogram } from "../components/histogram";
+import { LoadMore, usePagedMore, type Page } from "../components/paged";
 import { VirtualList } from "../components/virtual-list";
-import { formatIso, logStatusClass } from "../format";
+import { formatCount, formatIso, logStatusClass } from "../format";
 import { Link, navigate, withParams, type Loc } from "../router";
 import { timeRange } from "../time";
 
@@ -67,11 +68,7 @@ export function parseLimit(v: string | null): number {
   return Number.isInteger(n) && n >= 1 ? Math.min(n, MAX_LIMIT) : DEFAULT_LIMIT;
 }
 
-interface Loaded {
-  data: LogEvent[];
-  /** The cursor of the next page; null at the end. */
-  after: string | null;
-}
+type Loaded = Page<LogEvent>;
 
 /** Up to `limit` logs, newest first, from `cursor` on (the start when null): as many API pages as it takes. */
 async function loadLogs(
@@ -119,10 +116,6 @@ function newestFirst(rows: LogEvent[], caught: LogEvent[]): LogEvent[] {
     }
   }
   return out;
-}
-
-function apiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError(0, e instanceof Error ? e.message : String(e));
 }
 
 /** A trace id the trace view can open (16 or 32 hex digits). */
@@ -212,33 +205,11 @@ export function LogsView({ loc }: { loc: Loc }) {
   const listOk = !res.loading && res.error === null && res.data?.key === key;
 
   // "Load more": the next pages, for this key only.
-  const [more, setMore] = useState<{ key: string; data: LogEvent[]; after: string | null } | null>(null);
-  const [moreBusy, setMoreBusy] = useState<{ key: string; error: ApiError | null; loading: boolean } | null>(null);
-  const moreCtl = useRef<AbortController | null>(null);
-  useEffect(() => () => moreCtl.current?.abort(), [key]);
-  const moreRows = more?.key === key ? more.data : NONE;
-  const after = more?.key === key ? more.after : listOk ? res.data?.page.after ?? null : null;
-  const moreState = moreBusy?.key === key ? moreBusy : null;
-
-  const loadMore = () => {
-    if (!after || moreState?.loading) return;
-    moreCtl.current?.abort();
-    const ctl = new AbortController();
-    moreCtl.current = ctl;
-    const k = key;
-    setMoreBusy({ key: k, error: null, loading: true });
-    loadLogs({ query, from, to }, limit, after, ctl.signal).then(
-      (page) => {
-        if (ctl.signal.aborted) return;
-        setMore((m) => ({ key: k, data: [...(m?.key === k ? m.data : []), ...page.data], after: page.after }));
-        setMoreBusy({ key: k, error: null, loading: false });
-      },
-      (e: unknown) => {
-        if (ctl.signal.aborted || isAbort(e)) return;
-        setMoreBusy({ key: k, error: apiError(e), loading: false });
-      },
-    );
-  };
+  const more = usePagedMore(key, listOk ? res.data?.page.after ?? null : null, (after, signal) =>
+    loadLogs({ query, from, to }, limit, after, signal),
+  );
+  const moreRows = more.rows;
+  const after = more.after;
 
   // Live tail: logs arriving while the page is open, newest first, for this key only.
   const [live, setLive] = useState<{ key: string; data: LogEvent[] } | null>(null);
@@ -400,7 +371,7 @@ export function LogsView({ loc }: { loc: Loc }) {
   const toggle = (id: string) => setSelected(id === selected ? null : id);
   const renderRow = (l: LogEvent) => {
     const a = l.attributes;
-    let cls = "log-grid row";
+    let cls = "line-grid log-grid row";
     if (l.id === selected) cls += " selected";
     if (l.id.startsWith("live-")) cls += " live-new";
     return (
@@ -428,7 +399,6 @@ export function LogsView({ loc }: { loc: Loc }) {
     );
   };
 
-  const plural = (n: number) => `${n} log${n === 1 ? "" : "s"}`;
   const summary = res.loading
     ? "Loading…"
     : res.error
@@ -437,8 +407,8 @@ export function LogsView({ loc }: { loc: Loc }) {
         ? liveOn
           ? "No logs match this query in this time range yet; new ones appear here as they arrive."
           : "No logs match this query in this time range."
-        : `The newest ${plural(loaded)}${after ? " (older ones: Load more)" : ""}` +
-          `${liveRows.length ? `, and ${plural(liveRows.length)} that arrived live` : ""}.`;
+        : `The newest ${formatCount(loaded, "log")}${after ? " (older ones: Load more)" : ""}` +
+          `${liveRows.length ? `, and ${formatCount(liveRows.length, "log")} that arrived live` : ""}.`;
 
   return (
     <section class="logs">
@@ -486,7 +456,7 @@ export function LogsView({ loc }: { loc: Loc }) {
             {liveOn && liveError && <p class="muted">{liveError}</p>}
             {logs.length > 0 && (
               <>
-                <div class="log-grid log-head" aria-hidden="true">
+                <div class="line-grid line-head log-grid" aria-hidden="true">
                   <div>Time</div>
                   <div>Status</div>
                   <div>Service</div>
@@ -505,20 +475,7 @@ export function LogsView({ loc }: { loc: Loc }) {
                 />
               </>
             )}
-            {after && logs.length > 0 && (
-              <p class="logs-actions">
-                <button
-                  type="button"
-                  class="load-more"
-                  data-testid="logs-load-more"
-                  disabled={moreState?.loading ?? false}
-                  onClick={loadMore}
-                >
-                  {moreState?.loading ? "Loading…" : `Load ${limit} more`}
-                </button>
-              </p>
-            )}
-            {moreState?.error && <ErrorText error={moreState.error} testid="load-more-error" />}
+            <LoadMore more={more} shown={logs.length > 0} count={limit} testid="logs-load-more" />
           </div>
           {chosen && <Detail log={chosen} onClose={() => setSelected(null)} />}
         </div>

@@ -2,7 +2,7 @@
 import { useState } from "preact/hooks";
 import { apiGet, useApi } from "../api";
 import { AttrTree, ErrorText, Loading } from "../components/common";
-import { formatDate, formatNs, logStatusClass } from "../format";
+import { formatCount, formatDate, formatNs, logStatusClass } from "../format";
 import { Link } from "../router";
 
 interface SpanEvent {
@@ -164,7 +164,7 @@ export function TraceView({ id }: { id: string }) {
       {t && (
         <>
           <p class="muted" data-testid="trace-summary">
-            {`${t.span_count} span${t.span_count === 1 ? "" : "s"} · ${formatNs(t.duration)} · started ${formatDate(new Date(t.start / 1e6))} · services: ${t.services.join(", ")}`}
+            {`${formatCount(t.span_count, "span")} · ${formatNs(t.duration)} · started ${formatDate(new Date(t.start / 1e6))} · services: ${t.services.join(", ")}`}
           </p>
           {t.truncated && <p class="warning">This trace has more spans than are shown.</p>}
           <div class={chosen ? "split with-detail" : "split"}>
