@@ -24,7 +24,8 @@ from ui_helpers import SCREENSHOTS, browse, fill, problems, ui  # noqa: F401 (ui
 # The metrics explorer and the dashboards only have to render without errors in this increment: their data
 # checks (one line per group, every widget drawn) come with those views.
 ROUTES = [
-    dict(name="home", path="/"),
+    dict(name="home", path="/", wait_for="[data-testid=home-log-row]",
+         text=["{xss_log_message}", "{svc_a}", "UI e2e {run}", "Host overview"]),
     dict(name="logs", path="/logs", wait_for="[data-testid=log-row]", counts={"log-row": 5},
          text=["{xss_log_message}", "{svc_a}", "{svc_b}"]),
     dict(name="logs-detail", path="/logs", wait_for="[data-testid=log-row]",
@@ -39,8 +40,10 @@ ROUTES = [
          row_text={"monitor-row": "{monitor_name}"}),
     dict(name="monitor", path="/monitors/{monitor_id}", wait_text="{monitor_query}",
          text=["{monitor_name}", "{monitor_query}", "{xss_monitor_message}"]),
-    dict(name="dashboards", path="/dashboards"),
-    dict(name="dashboard", path="/dashboards/{dashboard_id}"),
+    dict(name="dashboards", path="/dashboards", wait_for="[data-testid=dashboard-row]",
+         text=["UI e2e {run}", "Host overview", "Service overview", "Sightline self-monitoring"]),
+    dict(name="dashboard", path="/dashboards/{dashboard_id}", wait_for="[data-testid=widget]",
+         text=["UI e2e {run}", "note {run}"]),
 ]
 
 

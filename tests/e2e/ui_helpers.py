@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from datadog_api_client.exceptions import ApiException
 from datadog_api_client.v1.api.dashboards_api import DashboardsApi
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
 from datadog_api_client.v1.model.dashboard import Dashboard
@@ -137,18 +136,13 @@ def plant(server) -> Planted:
             options=MonitorOptions(thresholds=MonitorThresholds(critical=100.0)),
         ))
         d["monitor_id"] = created.id
-        # A dashboard through the Datadog API client, once the server has the dashboard API (a later
-        # increment); until then the dashboard route is visited with an id that does not exist.
-        try:
-            dash = DashboardsApi(api).create_dashboard(body=Dashboard(
-                title=f"UI e2e {run}", layout_type=DashboardLayoutType.ORDERED,
-                widgets=[Widget(definition=NoteWidgetDefinition(type=NoteWidgetDefinitionType.NOTE,
-                                                                content=f"note {run}"))],
-            ))
-            d["dashboard_id"] = dash.id
-        except ApiException as e:
-            assert e.status in (404, 405), f"dashboard API: {e.status} {e.body}"
-            d["dashboard_id"] = f"none-{run}"
+        # A dashboard through the Datadog API client.
+        dash = DashboardsApi(api).create_dashboard(body=Dashboard(
+            title=f"UI e2e {run}", layout_type=DashboardLayoutType.ORDERED,
+            widgets=[Widget(definition=NoteWidgetDefinition(type=NoteWidgetDefinitionType.NOTE,
+                                                            content=f"note {run}"))],
+        ))
+        d["dashboard_id"] = dash.id
 
     # Everything is queryable before the browser looks.
     wait_until(lambda: len(search(server, f"run:{run}")["data"]) == len(logs), timeout=10, what="the planted logs")
