@@ -236,15 +236,18 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         });
         f
     });
-    let otlp_core = Arc::new(Otlp::new(
-        span_sink,
-        sink.clone(),
-        log_sink.clone(),
-        cfg.otlp.clone(),
-        cfg.limits.clone(),
-        OtlpMetrics::new(&mut registry),
-        authorize,
-    ));
+    let otlp_core = Arc::new(
+        Otlp::new(
+            span_sink,
+            sink.clone(),
+            log_sink.clone(),
+            cfg.otlp.clone(),
+            cfg.limits.clone(),
+            OtlpMetrics::new(&mut registry),
+            authorize,
+        )
+        .with_span_retention(cfg.storage.spans.retention_days),
+    );
     let mut otlp_tasks = Vec::new();
     // The RED flusher stops only after both OTLP servers have finished their in-flight exports (its final
     // flush then holds their RED metrics), and before the metric store shuts down.

@@ -69,6 +69,22 @@ def test_one_malformed_span_is_rejected_and_the_others_stored(server):
     assert t.json()["span_count"] == 4
 
 
+def test_spans_older_than_retention_are_refused_not_dropped_later(server):
+    """A span the store would expire at its next flush is refused in partial_success, named by the window
+    (default 15 days); the others of the request are stored."""
+    tid = hexid(16)
+    old = span(tid, hexid(8), "ancient", start=now_ns() - 20 * 86_400 * 10**9)
+    fresh = [span(tid, hexid(8), f"fresh{i}") for i in range(2)]
+    r = post_json(server, "/v1/traces", traces_body("wire-old", [fresh[0], old, fresh[1]]))
+    assert r.status_code == 200, r.text
+    partial = r.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == 1, partial
+    assert "before the span retention window (15 days)" in partial["errorMessage"], partial
+    t = get_trace(server, tid)
+    assert t.status_code == 200, t.text
+    assert t.json()["span_count"] == 2
+
+
 def test_empty_requests_succeed_and_garbage_is_400(server):
     for path in ("/v1/traces", "/v1/metrics", "/v1/logs"):
         r = post_json(server, path, {})

@@ -152,6 +152,9 @@ pub struct Otlp {
     pub authorize: Option<Authorize>,
     /// RED metrics waiting for [`Otlp::flush_red`].
     pub red: traces::RedAggregator,
+    /// Spans that start more than this many seconds ago are refused (partial_success), not acknowledged
+    /// and then dropped by the span store's retention: `None` keeps every span. See [`Otlp::with_span_retention`].
+    pub span_max_age_secs: Option<i64>,
 }
 
 fn join_errors(prior: Vec<String>, more: Vec<String>) -> String {
@@ -185,7 +188,14 @@ impl Otlp {
             stats,
             authorize,
             red: traces::RedAggregator::default(),
+            span_max_age_secs: None,
         }
+    }
+
+    /// Refuses spans older than the span store keeps (`retention_days`), with a message naming the window.
+    pub fn with_span_retention(mut self, retention_days: u32) -> Otlp {
+        self.span_max_age_secs = Some(i64::from(retention_days) * 86_400);
+        self
     }
 
     /// Writes the RED metrics accumulated since the last call to the metric store.
@@ -246,7 +256,15 @@ impl Otlp {
         if self.cfg.decode_only {
             return Ok(Outcome::default());
         }
-        let conv = traces::convert_traces(req);
+        let mut conv = traces::convert_traces(req);
+        if let Some(max_age) = self.span_max_age_secs {
+            let window = format!("{} days", max_age / 86_400);
+            traces::refuse_older_than(
+                &mut conv,
+                now_ns().saturating_sub(max_age.saturating_mul(1_000_000_000)),
+                &window,
+            );
+        }
         let accepted = conv.batch.len();
         if !conv.batch.is_empty() {
             // RED metrics count only what was stored: they are added once the spans are durable.

@@ -77,6 +77,23 @@ pub fn convert_traces(req: ExportTraceServiceRequest) -> ConvertedSpans {
     out
 }
 
+/// Moves the spans that start before `oldest_ns` out of the batch into the refused ones, with one message
+/// naming the window (`window`, e.g. "15 days"): the span store would drop them at its next flush, after
+/// the client was told they were stored.
+pub fn refuse_older_than(conv: &mut ConvertedSpans, oldest_ns: i64, window: &str) {
+    let before = conv.batch.spans.len();
+    conv.batch.spans.retain(|s| s.start_ns >= oldest_ns);
+    let refused = before - conv.batch.spans.len();
+    if refused > 0 {
+        let message = format!(
+            "{refused} span(s) start before the span retention window ({window}): not stored"
+        );
+        for _ in 0..refused {
+            conv.reject(message.clone());
+        }
+    }
+}
+
 /// An id of exactly `N` bytes, not all zero.
 fn id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
     let id: [u8; N] = bytes.try_into().ok()?;
@@ -423,6 +440,26 @@ mod tests {
     }
 
     const T0: u64 = 1_700_000_000_000_000_000;
+
+    #[test]
+    fn spans_before_the_retention_window_are_refused_with_a_message() {
+        let old = span(1, 0, "old", 2, T0 - 10, T0 - 5);
+        let edge = span(2, 0, "edge", 2, T0, T0 + 5);
+        let new = span(3, 0, "new", 2, T0 + 10, T0 + 20);
+        let mut out = convert_traces(request("shop", vec![old, edge, new]));
+        refuse_older_than(&mut out, T0 as i64, "15 days");
+        let names: Vec<&str> = out.batch.spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["edge", "new"]);
+        assert_eq!(out.rejected, 1);
+        assert_eq!(
+            out.errors,
+            ["1 span(s) start before the span retention window (15 days): not stored"]
+        );
+        // Nothing old: nothing changes.
+        let mut fresh = convert_traces(request("shop", vec![span(4, 0, "n", 2, T0, T0 + 1)]));
+        refuse_older_than(&mut fresh, T0 as i64, "15 days");
+        assert_eq!((fresh.batch.spans.len(), fresh.rejected), (1, 0));
+    }
 
     #[test]
     fn converts_and_rejects_per_span() {
