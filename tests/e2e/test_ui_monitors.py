@@ -20,9 +20,12 @@ CHART = '[data-testid=monitor-chart][data-series-count]:not([data-series-count="
 TESTIDS = ["monitor-form", "monitor-form-error", "monitor-chart", "downtime-row", "monitor-unmute"]
 
 
-def visit(path, actions, wait_for=None, screenshot=None):
-    return {"path": path, "waitFor": wait_for, "actions": actions, "testids": TESTIDS,
-            "screenshot": str(SCREENSHOTS / screenshot) if screenshot else None}
+def visit(path, actions, wait_for=None, screenshot=None, attributes=None):
+    v = {"path": path, "waitFor": wait_for, "actions": actions, "testids": TESTIDS,
+         "screenshot": str(SCREENSHOTS / screenshot) if screenshot else None}
+    if attributes:
+        v["attributes"] = attributes
+    return v
 
 
 def fill_form(name, query, critical, warning, message):
@@ -78,6 +81,9 @@ def created(ui):
     return server, data, int(m.group(1)), name, query
 
 
+BAD_QUERY = "avg(last_5m):avg:ui.checkout.latency{* > 100"
+
+
 def test_form_validates_and_charts_the_query(ui):
     server, data = ui
     query = "avg(last_5m):avg:ui.checkout.latency{*} by {service} > 100"
@@ -88,10 +94,12 @@ def test_form_validates_and_charts_the_query(ui):
             {"sleep": 600},
         ], wait_for="[data-testid=monitor-form]", screenshot="monitor-form.png"),
         visit("/monitors/new", [
-            {"fill": "[data-testid=monitor-query]", "text": "avg(last_5m):avg:ui.checkout.latency{* > 100"},
+            {"fill": "[data-testid=monitor-query]", "text": BAD_QUERY},
             {"waitFor": "[data-testid=monitor-form-error]"},
             {"waitForText": "position"},
-        ], wait_for="[data-testid=monitor-form]"),
+            {"waitFor": "[data-testid=query-error-snippet]"},
+        ], wait_for="[data-testid=monitor-form]", attributes=[
+            {"selector": "[data-testid=query-error-snippet]", "names": ["data-position", "data-index"]}]),
     ])
     assert not problems(form), problems(form)
     assert form["counts"]["monitor-chart"] == 1 and form["counts"]["monitor-form-error"] == 0, form["counts"]
@@ -109,6 +117,14 @@ def test_form_validates_and_charts_the_query(ui):
     errors = invalid["texts"]["monitor-form-error"]
     assert len(errors) == 1 and "position" in errors[0], errors
     assert invalid["counts"]["monitor-chart"] == 0
+    # The excerpt under the query puts its caret at the position the API names for the same query.
+    r = requests.post(f"{server.http}/api/v1/monitor/validate", timeout=10, json={
+        "type": "metric alert", "query": BAD_QUERY, "options": {"thresholds": {"critical": 100}}})
+    assert r.status_code == 400, r.text
+    position = int(re.search(r"at position (\d+)", r.json()["errors"][0]).group(1))
+    (snippet,) = invalid["attributes"]["[data-testid=query-error-snippet]"]
+    assert snippet["data-position"] == str(position), (snippet, r.text)
+    assert BAD_QUERY[int(snippet["data-index"])] == ">"
 
 
 def test_monitor_created_in_the_form_exists_through_the_api(created):

@@ -63,3 +63,35 @@ export function ErrorMarker({ text, error, testid = "query-error-marker", scroll
     </div>
   );
 }
+
+/** Characters shown on each side of the position in an [`ErrorSnippet`]. */
+const SNIPPET_CONTEXT = 40;
+
+/**
+ * The marker for a multi-line input (a textarea, where a mirror cannot follow the wrapping): the query on one
+ * line around the position, and a caret under the offending character, as a compiler prints it. Shown only
+ * while the text is the query the error is about.
+ */
+export function ErrorSnippet({ text, error, testid = "query-error-snippet" }: {
+  text: string;
+  error: QueryError | null | undefined;
+  testid?: string;
+}) {
+  if (!error || error.query !== text) return null;
+  const pos = errorPosition(error.message);
+  if (pos === null) return null;
+  const flat = text.replace(/[\r\n\t]/g, " ");
+  const at = byteToIndex(text, pos);
+  const from = Math.max(0, at - SNIPPET_CONTEXT);
+  const to = Math.min(flat.length, at + SNIPPET_CONTEXT);
+  const head = (from > 0 ? "…" : "") + flat.slice(from, at);
+  const line = head + flat.slice(at, to) + (to < flat.length ? "…" : "");
+  return (
+    <pre class="em-snippet" data-testid={testid} data-position={String(pos)} data-index={String(at)} aria-hidden="true">
+      {line}
+      {"\n"}
+      {" ".repeat(head.length)}
+      <span class="em-caret">^</span>
+    </pre>
+  );
+}

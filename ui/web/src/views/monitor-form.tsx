@@ -4,6 +4,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, apiGet, apiPost, apiPut, isAbort, useApi, type MetricAnswer } from "../api";
 import { ErrorText, Loading } from "../components/common";
+import { ErrorSnippet } from "../components/error-marker";
 import { TimeseriesChart, type ChartMarker, type ChartSeries } from "../components/chart";
 import { Link, navigate } from "../router";
 import type { Monitor } from "./monitors";
@@ -349,6 +350,11 @@ function MonitorForm({ id, stored }: { id?: string; stored: Monitor | null }) {
           onInput={(e) => onQuery(e.currentTarget.value)}
         />
       </label>
+      {/* Only an error about what is on screen (not a stale validation while typing) marks a position. */}
+      <ErrorSnippet
+        text={f.query}
+        error={(saveError ?? current) && place === "query" ? { query: f.query, message: shown ?? "" } : null}
+      />
       <p class="muted mf-hint">
         {metric
           ? "time_aggr(last_5m):space_aggr:metric{scope} by {tags} > threshold; change(…) and pct_change(…) work too."
