@@ -76,6 +76,9 @@ impl Default for ListenConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     pub eval_interval: String,
+    /// How long an OK monitor group may go without data before it is removed from the monitor's states,
+    /// like `24h`; `off`: never.
+    pub group_expiry: String,
     pub webhook_allow: Vec<String>,
     /// A PEM file of extra certificate authorities for `https://` webhooks (besides Mozilla's roots); empty:
     /// none.
@@ -89,6 +92,7 @@ impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
             eval_interval: "30s".into(),
+            group_expiry: "24h".into(),
             webhook_allow: Vec::new(),
             webhook_ca_file: String::new(),
             external_url: String::new(),

@@ -70,6 +70,9 @@ struct ServeArgs {
     /// How often monitors are evaluated (default 30s).
     #[arg(long, env = "SIGHTLINE_ALERTS_EVAL_INTERVAL")]
     alerts_eval_interval: Option<String>,
+    /// How long an OK monitor group may go without data before it is forgotten, or off (default 24h).
+    #[arg(long, env = "SIGHTLINE_ALERTS_GROUP_EXPIRY")]
+    alerts_group_expiry: Option<String>,
     /// Comma-separated hosts or CIDRs that webhooks may target although private.
     #[arg(long, env = "SIGHTLINE_ALERTS_WEBHOOK_ALLOW")]
     alerts_webhook_allow: Option<String>,
@@ -116,6 +119,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.alerts_eval_interval {
             cfg.alerts.eval_interval = v;
+        }
+        if let Some(v) = self.alerts_group_expiry {
+            cfg.alerts.group_expiry = v;
         }
         if let Some(v) = self.alerts_webhook_ca_file {
             cfg.alerts.webhook_ca_file = v;

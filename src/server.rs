@@ -82,6 +82,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let otlp_http_addr = parse_listen("--otlp-http-listen", &cfg.listen.otlp_http)?;
     let eval_interval =
         parse_interval(&cfg.alerts.eval_interval).context("invalid --alerts-eval-interval")?;
+    let group_expiry_secs =
+        parse_group_expiry(&cfg.alerts.group_expiry).context("invalid --alerts-group-expiry")?;
     let self_monitoring_interval = match cfg.self_monitoring.interval.trim() {
         v if v.eq_ignore_ascii_case("off") => None,
         v => Some(parse_interval(v).context("invalid --self-monitoring-interval")?),
@@ -346,7 +348,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .merge(sightline_ingest::datadog::events::router(log_intake))
         .layer(from_fn_with_state(keys.clone(), auth::require_write));
     let options = EvalOptions::from_limits(&cfg.limits);
-    let state_cache = Arc::new(StateCache::default());
+    let state_cache = Arc::new(StateCache::with_group_expiry(group_expiry_secs));
     let eval_ctx = Arc::new(EvalContext {
         monitors: monitors.clone(),
         states: monitor_states.clone(),
@@ -498,6 +500,16 @@ fn parse_interval(text: &str) -> anyhow::Result<Duration> {
     Ok(d)
 }
 
+/// `--alerts-group-expiry`: `off` is `None`, else the interval in whole seconds, rounded up.
+fn parse_group_expiry(text: &str) -> anyhow::Result<Option<i64>> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let d = parse_interval(text)?;
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    Ok(Some(i64::try_from(secs).unwrap_or(i64::MAX)))
+}
+
 /// Evaluates every monitor each `interval` until `stop` resolves.
 async fn run_evaluator(
     ctx: Arc<EvalContext>,
@@ -635,6 +647,16 @@ mod tests {
         assert_eq!(parse_interval("5").unwrap(), Duration::from_secs(5));
         for bad in ["", "0s", "s", "1d", "-1s", "1.5s"] {
             assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn group_expiry() {
+        assert_eq!(parse_group_expiry("24h").unwrap(), Some(86_400));
+        assert_eq!(parse_group_expiry(" OFF ").unwrap(), None);
+        assert_eq!(parse_group_expiry("1500ms").unwrap(), Some(2));
+        for bad in ["", "0s", "never", "1d"] {
+            assert!(parse_group_expiry(bad).is_err(), "{bad}");
         }
     }
 }

@@ -28,11 +28,18 @@
 //! the value and the statuses as attributes. Renotifications (same status) are kept in the history only.
 //!
 //! History entries are the serialized [`Transition`]s: `{group, from, to, value, ts, notify, renotify,
-//! from_since_ts}`, with `"muted": true` when an active downtime ([`downtime_mutes`]) mutes a transition to
+//! from_since_ts}` (plus `"auto_resolved": true` on a recovery of a group silent for `timeout_h`, whose event
+//! text says so), with `"muted": true` when an active downtime ([`downtime_mutes`]) mutes a transition to
 //! notify, and `"downtime_ended": true` on the notification sent when the downtime that muted a group ends
 //! (expires, or is canceled: its `notify_end_types`, by default only `expired`) while the group is in one of
 //! its `notify_end_states` (by default alert, warn, no data), as Datadog does. A group's state names the
 //! downtime muting it (`downtime`).
+//!
+//! Groups that stop reporting: after each step, [`state::expire`] removes the OK groups without data for
+//! longer than the [`StateCache`]'s group expiry (`--alerts-group-expiry`, default a day; No Data and
+//! Alert/Warn groups stay), without event, history entry or notification; a removal is a change, so the
+//! states are written at once and a restart does not bring the group back. For a `count` log or
+//! trace-analytics monitor, the 0 given to a known group without records does not count as new data.
 //!
 //! Persistence: the evaluator works on its own copy of the group states ([`StateCache`]) and writes a
 //! monitor's states only when something other than the last value changed (a transition, a new group, a
@@ -94,10 +101,24 @@ pub struct EvalContext {
     pub cache: Arc<StateCache>,
 }
 
-/// The group states the evaluator works on, by monitor, ahead of what was last written.
-#[derive(Debug, Default)]
+/// Default of how long an OK group may go without data before it is removed from its monitor's states
+/// (`--alerts-group-expiry`): a day.
+pub const DEFAULT_GROUP_EXPIRY_SECS: i64 = 86_400;
+
+/// The group states the evaluator works on, by monitor, ahead of what was last written, and how long it
+/// keeps an OK group that stopped reporting ([`state::expire`]).
+#[derive(Debug)]
 pub struct StateCache {
     inner: Mutex<HashMap<MonitorId, Cached>>,
+    /// `None`: groups never expire.
+    group_expiry_secs: Option<i64>,
+}
+
+impl Default for StateCache {
+    /// Groups expire after [`DEFAULT_GROUP_EXPIRY_SECS`].
+    fn default() -> Self {
+        StateCache::with_group_expiry(Some(DEFAULT_GROUP_EXPIRY_SECS))
+    }
 }
 
 #[derive(Debug)]
@@ -110,6 +131,15 @@ struct Cached {
 }
 
 impl StateCache {
+    /// An empty cache whose monitors drop their OK groups without data for more than `secs` seconds
+    /// (`None`: never).
+    pub fn with_group_expiry(secs: Option<i64>) -> StateCache {
+        StateCache {
+            inner: Mutex::default(),
+            group_expiry_secs: secs,
+        }
+    }
+
     /// The live group states of a monitor as JSON (the shape [`MonitorStateRepo`] stores), if the evaluator
     /// holds them.
     pub fn groups_json(&self, id: MonitorId) -> Option<JsonValue> {
@@ -430,14 +460,35 @@ fn evaluate_monitor(
             ..
         }
     ) {
-        // No matching record is a count of 0, not missing data: a known group recovers.
-        for g in groups.keys() {
-            values.values.entry(g.clone()).or_insert(Some(0.0));
+        // No matching record is a count of 0, not missing data: a known group recovers. Its newest data
+        // stays that of its last records, and it can still expire.
+        for (g, st) in groups.iter() {
+            if !values.values.contains_key(g) {
+                values.values.insert(g.clone(), Some(0.0));
+                let newest = st.last_data_ts.unwrap_or(st.first_seen_ts);
+                values.newest_ts.insert(g.clone(), newest);
+                values.filled.insert(g.clone());
+            }
         }
     }
     let known = groups.len();
     let mut transitions = state::step(&rules, groups, &values, now_ts);
-    let mut changed = !transitions.is_empty() || groups.len() != known;
+    let added = groups.len() != known;
+    let expired = state::expire(
+        groups,
+        &values,
+        &transitions,
+        ctx.cache.group_expiry_secs,
+        now_ts,
+    );
+    if !expired.is_empty() {
+        tracing::debug!(
+            monitor_id = id,
+            groups = expired.len(),
+            "groups without data removed from the monitor's states"
+        );
+    }
+    let mut changed = !transitions.is_empty() || added || !expired.is_empty();
     let mut muted_count = 0;
     let mut history = Vec::with_capacity(transitions.len());
     for t in &mut transitions {
@@ -489,6 +540,7 @@ fn evaluate_monitor(
                     notify: true,
                     renotify: false,
                     from_since_ts: g.since_ts,
+                    auto_resolved: false,
                 });
             }
         }
@@ -806,10 +858,13 @@ pub fn event_record(id: MonitorId, name: &str, t: &Transition) -> LogRecord {
     let value = t
         .value
         .map_or_else(|| "no data".to_string(), |v| v.to_string());
-    let text = format!(
+    let mut text = format!(
         "{} changed from {} to {} (value: {value})",
         t.group, t.from, t.to
     );
+    if t.auto_resolved {
+        text.push_str(", resolved after timeout_h without data");
+    }
     let mut r = LogRecord::new(t.ts.saturating_mul(NS), format!("{title}\n{text}"));
     r.source = Some("event".into());
     r.status = match alert_type {
@@ -831,16 +886,17 @@ pub fn event_record(id: MonitorId, name: &str, t: &Transition) -> LogRecord {
     a.insert("text".into(), text.into());
     a.insert("alert_type".into(), alert_type.into());
     a.insert("source_type_name".into(), "monitor".into());
-    a.insert(
-        "monitor".into(),
-        json!({
-            "id": id,
-            "group": t.group,
-            "from": t.from.as_str(),
-            "to": t.to.as_str(),
-            "value": t.value,
-        }),
-    );
+    let mut monitor = json!({
+        "id": id,
+        "group": t.group,
+        "from": t.from.as_str(),
+        "to": t.to.as_str(),
+        "value": t.value,
+    });
+    if t.auto_resolved {
+        monitor["auto_resolved"] = JsonValue::Bool(true);
+    }
+    a.insert("monitor".into(), monitor);
     r
 }
 
@@ -1052,6 +1108,44 @@ mod tests {
         let groups = ctx.states.get(doc_id(&doc).unwrap()).unwrap().groups;
         assert_eq!(groups["host:a"]["status"], "OK");
         assert_eq!(groups["host:a"]["last_value"], 0.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn log_count_groups_without_records_expire() {
+        let now = 1_700_000_000;
+        let rec = |host: &str| {
+            let mut r = LogRecord::new((now - 30) * NS, "boom");
+            r.service = Some("web".into());
+            r.host = Some(host.into());
+            r.status = "error".into();
+            r
+        };
+        let records = vec![rec("a"), rec("a"), rec("a"), rec("b")];
+        let (_dir, logs) = crate::test_util::log_store_with(records).await;
+        let f = fixture("avg(last_1m):avg:e2e.cpu{*} > 80");
+        let q = r#"logs("service:web status:error").index("*").rollup("count").by("host").last("5m") > 2"#;
+        let def =
+            check_create(&json!({"name": "errors", "type": "log alert", "query": q})).unwrap();
+        f.ctx
+            .monitors
+            .update(f.id, def.to_doc("a", "a", &creator()))
+            .unwrap();
+        let ctx = with_ctx(&f, |c| {
+            c.logs = Some(logs);
+            c.cache = Arc::new(StateCache::with_group_expiry(Some(600)));
+        });
+        evaluate_all(&ctx, now).await;
+        assert_eq!(statuses(&f).len(), 2);
+        // Counts of 0 (no records): a recovers and stays this cycle, b (OK) expires.
+        let r = evaluate_all(&ctx, now + 3600).await;
+        assert_eq!((r.transitions, r.saved), (1, 1), "{r:?}");
+        let st = statuses(&f);
+        assert_eq!(st.keys().collect::<Vec<_>>(), ["host:a"]);
+        assert_eq!(st["host:a"], "OK");
+        let groups = ctx.states.get(f.id).unwrap().groups;
+        assert_eq!(groups["host:a"]["last_data_ts"], now);
+        evaluate_all(&ctx, now + 3660).await;
+        assert!(statuses(&f).is_empty());
     }
 
     fn metric_fixture(query: &str, options: JsonValue, message: &str) -> Fixture {
@@ -1381,6 +1475,92 @@ mod tests {
         assert_eq!(evaluate_all(&f.ctx, t + 60).await.saved, 0);
         checkpoint(&f.ctx);
         assert_eq!(last_values(&f)["host:a"], 400.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn silent_groups_time_out_and_expire_for_good() {
+        let now = 1_700_000_100;
+        let f = metric_fixture(
+            "avg(last_1m):avg:e2e.cpu{*} by {host} > 80",
+            json!({"timeout_h": 1}),
+            "m",
+        );
+        let expiring = || Arc::new(StateCache::with_group_expiry(Some(300)));
+        let ctx = with_ctx(&f, |c| c.cache = expiring());
+        let live = |ctx: &EvalContext| LiveStates {
+            stored: ctx.states.clone(),
+            cache: ctx.cache.clone(),
+        };
+        let groups = |s: &dyn MonitorStateRepo| -> BTreeMap<String, GroupState> {
+            serde_json::from_value(s.get(f.id).unwrap().groups).unwrap()
+        };
+        let names = |g: &BTreeMap<String, GroupState>| g.keys().cloned().collect::<Vec<_>>();
+        let report = |hosts: &[(&str, f64)], ts: i64| MetricBatch {
+            points: hosts.iter().map(|(h, v)| gauge(h, ts, *v)).collect(),
+        };
+        f.metrics
+            .apply(&report(&[("a", 10.0), ("b", 10.0), ("c", 95.0)], now - 10));
+        evaluate_all(&ctx, now).await;
+        // Only host a keeps reporting; b (OK) and c (Alert) stop.
+        for ts in [now + 60, now + 300] {
+            f.metrics.apply(&report(&[("a", 10.0)], ts - 10));
+            let r = evaluate_all(&ctx, ts).await;
+            assert_eq!((r.transitions, r.saved), (0, 0), "{r:?}");
+        }
+        assert_eq!(names(&groups(&live(&ctx))), ["host:a", "host:b", "host:c"]);
+        // b's newest data (at `now`) is over 300 s old: removed, written at once, without event or history.
+        f.metrics.apply(&report(&[("a", 10.0)], now + 350));
+        let r = evaluate_all(&ctx, now + 360).await;
+        assert_eq!((r.transitions, r.events, r.saved), (0, 0, 1), "{r:?}");
+        assert_eq!(names(&groups(&*f.ctx.states)), ["host:a", "host:c"]);
+        assert_eq!(names(&groups(&live(&ctx))), ["host:a", "host:c"]);
+        assert_eq!(f.ctx.states.get(f.id).unwrap().history.len(), 1);
+        // A restart (a new cache reading the stored states) does not bring it back.
+        let ctx = with_ctx(&f, |c| c.cache = expiring());
+        f.metrics.apply(&report(&[("a", 10.0)], now + 410));
+        let r = evaluate_all(&ctx, now + 420).await;
+        assert_eq!((r.transitions, r.saved), (0, 0), "{r:?}");
+        let shown = groups(&live(&ctx));
+        assert_eq!(names(&shown), ["host:a", "host:c"]);
+        assert_eq!(state::overall(&shown), MonitorStatus::Alert);
+        // c alerted: kept until timeout_h (1 h without data) resolves it, as a recovery marked auto_resolved.
+        f.metrics.apply(&report(&[("a", 10.0)], now + 3590));
+        let r = evaluate_all(&ctx, now + 3600).await;
+        assert_eq!(r.transitions, 0, "{r:?}");
+        f.metrics.apply(&report(&[("a", 10.0)], now + 3650));
+        let r = evaluate_all(&ctx, now + 3660).await;
+        assert_eq!((r.transitions, r.events, r.saved), (1, 1, 1), "{r:?}");
+        let history = f.ctx.states.get(f.id).unwrap().history;
+        let last = history.last().unwrap();
+        assert_eq!(
+            (
+                &last["group"],
+                &last["from"],
+                &last["to"],
+                &last["auto_resolved"]
+            ),
+            (
+                &json!("host:c"),
+                &json!("Alert"),
+                &json!("OK"),
+                &json!(true)
+            )
+        );
+        assert!(history[0].get("auto_resolved").is_none());
+        assert_eq!(titles(&f).last().unwrap(), "[Recovered] cpu high c");
+        // Then, OK and silent, it expires: the monitor is OK without it.
+        f.metrics.apply(&report(&[("a", 10.0)], now + 3710));
+        let r = evaluate_all(&ctx, now + 3720).await;
+        assert_eq!((r.transitions, r.saved), (0, 1), "{r:?}");
+        let stored = groups(&*f.ctx.states);
+        assert_eq!(names(&stored), ["host:a"]);
+        assert_eq!(state::overall(&stored), MonitorStatus::Ok);
+        // Reporting again: a new group.
+        f.metrics
+            .apply(&report(&[("a", 10.0), ("b", 20.0)], now + 3770));
+        evaluate_all(&ctx, now + 3780).await;
+        let b = &groups(&*f.ctx.states)["host:b"];
+        assert_eq!((b.first_seen_ts, b.status), (now + 3780, MonitorStatus::Ok));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

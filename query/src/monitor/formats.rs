@@ -255,6 +255,7 @@ mod tests {
                 notify: true,
                 renotify: from == to,
                 from_since_ts: SINCE,
+                auto_resolved: false,
             },
         )
     }

@@ -908,6 +908,7 @@ mod tests {
                 notify: true,
                 renotify: false,
                 from_since_ts: 1_699_999_000,
+                auto_resolved: false,
             },
         )
     }

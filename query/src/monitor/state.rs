@@ -19,6 +19,21 @@
 //! notified); a non-OK status not yet notified (because of the delay) is notified once the delay is over
 //! (`from == to`, `renotify: false`); a notified non-OK status is renotified every `renotify_interval`
 //! (`from == to`, `renotify: true`). `renotify_interval` 0 or absent means never.
+//!
+//! Groups that stop reporting:
+//! - `timeout_h`: a group in Alert or Warn without a value this cycle whose newest data (never having had
+//!   any: its first sighting) is more than `timeout_h` hours old resolves to OK (`auto_resolved: true`),
+//!   notified as a recovery (same rule as any recovery: only if the status it leaves was notified).
+//!   `timeout_h` 0 or absent means never. A group with a value is reporting, so it never times out.
+//!   No Data is not a triggered status: a No Data group stays No Data. The No Data rule comes first: with
+//!   `notify_no_data`, a silent Alert/Warn group goes to No Data once `no_data_timeframe` has passed, so
+//!   `timeout_h` only resolves it when it is the shorter of the two (then it goes OK, later No Data).
+//! - Expiry ([`expire`], a server setting, not a monitor option): after the step, an OK group without a
+//!   value this cycle (a stand-in count of 0 is not one) whose newest data (or first sighting) is more than
+//!   the expiry period old, and that had no transition this cycle, is removed from the states without
+//!   notification. No Data and Alert/Warn groups are kept (a dead host in No Data stays until it reports
+//!   again; Alert/Warn resolve through `timeout_h` first). A group that reports again after its removal
+//!   starts afresh as a new group (`first_seen`, `new_group_delay`).
 
 use super::{Comparator, MonitorQuery};
 use serde::{Deserialize, Serialize};
@@ -116,11 +131,14 @@ pub struct Rules {
     /// `None` or 0: never renotify.
     pub renotify_interval_secs: Option<i64>,
     pub new_group_delay_secs: i64,
+    /// `timeout_h` in seconds: how long an Alert/Warn group may go without data before it resolves to OK;
+    /// `None` or 0: never.
+    pub timeout_secs: Option<i64>,
 }
 
 impl Rules {
-    /// From a parsed query and its stored (checked) options: minutes become seconds, `no_data_timeframe`
-    /// defaults to twice the query window, `new_group_delay` to 0.
+    /// From a parsed query and its stored (checked) options: minutes and hours become seconds,
+    /// `no_data_timeframe` defaults to twice the query window, `new_group_delay` to 0.
     pub fn from_options(query: &MonitorQuery, options: &Map<String, JsonValue>) -> Rules {
         let (comparator, threshold, window_secs) = match query {
             MonitorQuery::Metric {
@@ -151,6 +169,7 @@ impl Rules {
             ),
             renotify_interval_secs: int("renotify_interval").map(|m| m.saturating_mul(60)),
             new_group_delay_secs: int("new_group_delay").unwrap_or(0),
+            timeout_secs: int("timeout_h").map(|h| h.saturating_mul(3600)),
         }
     }
 
@@ -230,6 +249,9 @@ pub struct Transition {
     /// When the group entered `from` (for a recovery: when the alert began); 0 in older records.
     #[serde(default)]
     pub from_since_ts: i64,
+    /// A recovery because the group sent no data for `timeout_h` (serialized only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_resolved: bool,
 }
 
 /// What one evaluation cycle saw, per group name.
@@ -243,6 +265,23 @@ pub struct Observed {
     pub newest_ts: BTreeMap<String, i64>,
     /// Groups left as they are this cycle (`require_full_window` with a partial window).
     pub skip: BTreeSet<String>,
+    /// Groups whose value is a stand-in rather than data (a `count` of 0 for no records): stepped with it,
+    /// but silent for [`expire`].
+    pub filled: BTreeSet<String>,
+}
+
+impl Observed {
+    /// Whether the group has data this cycle (a value that is not a stand-in) or is skipped.
+    fn reporting(&self, group: &str) -> bool {
+        self.skip.contains(group)
+            || (!self.filled.contains(group)
+                && self
+                    .values
+                    .get(group)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|v| !v.is_nan()))
+    }
 }
 
 /// Advances every group by one evaluation cycle at `now_ts` and returns the transitions, by group name.
@@ -287,6 +326,7 @@ fn advance(
     now_ts: i64,
 ) -> Option<Transition> {
     let prev = state.status;
+    let mut auto_resolved = false;
     let next = match value {
         Some(v) => {
             state.last_value = Some(v);
@@ -294,10 +334,14 @@ fn advance(
             rules.classify(prev, v)
         }
         None => {
-            let since = state.last_data_ts.unwrap_or(state.first_seen_ts);
+            let silent = now_ts.saturating_sub(state.last_data_ts.unwrap_or(state.first_seen_ts));
             let timeframe = rules.no_data_timeframe_secs.unwrap_or(0);
-            if rules.notify_no_data && now_ts.saturating_sub(since) > timeframe {
+            let timed_out = rules.timeout_secs.is_some_and(|t| t > 0 && silent > t);
+            if rules.notify_no_data && silent > timeframe {
                 MonitorStatus::NoData
+            } else if timed_out && matches!(prev, MonitorStatus::Alert | MonitorStatus::Warn) {
+                auto_resolved = true;
+                MonitorStatus::Ok
             } else {
                 prev
             }
@@ -314,6 +358,7 @@ fn advance(
         notify,
         renotify,
         from_since_ts,
+        auto_resolved,
     };
     if next != prev {
         let notify = !in_delay && (next != MonitorStatus::Ok || state.last_notified_ts.is_some());
@@ -342,6 +387,37 @@ fn advance(
     }
 }
 
+/// Removes the OK groups without data this cycle (in `observed`) whose newest data (or, never having had
+/// any, their first sighting) is more than `expiry_secs` old at `now_ts` and that have no transition among
+/// `transitions` (this cycle's); returns their names. `expiry_secs` `None`: groups never expire. No Data,
+/// Warn and Alert groups are kept.
+pub fn expire(
+    states: &mut BTreeMap<String, GroupState>,
+    observed: &Observed,
+    transitions: &[Transition],
+    expiry_secs: Option<i64>,
+    now_ts: i64,
+) -> Vec<String> {
+    let Some(expiry) = expiry_secs else {
+        return Vec::new();
+    };
+    let stepped: BTreeSet<&str> = transitions.iter().map(|t| t.group.as_str()).collect();
+    let expired: Vec<String> = states
+        .iter()
+        .filter(|(group, g)| {
+            g.status == MonitorStatus::Ok
+                && !stepped.contains(group.as_str())
+                && !observed.reporting(group)
+                && now_ts.saturating_sub(g.last_data_ts.unwrap_or(g.first_seen_ts)) > expiry
+        })
+        .map(|(group, _)| group.clone())
+        .collect();
+    for group in &expired {
+        states.remove(group);
+    }
+    expired
+}
+
 /// The monitor's status: the worst of its groups (Alert > Warn > No Data > OK), No Data without groups.
 pub fn overall(states: &BTreeMap<String, GroupState>) -> MonitorStatus {
     states
@@ -366,6 +442,7 @@ mod tests {
             no_data_timeframe_secs: Some(120),
             renotify_interval_secs: None,
             new_group_delay_secs: 0,
+            timeout_secs: None,
         }
     }
 
@@ -379,6 +456,17 @@ mod tests {
     /// Runs the cycles (timestamp, values per group; `None` is no data) from empty states and compares
     /// the transitions, each as `"<ts> <group> <from>-><to> <value or -> <notify|silent>[ renotify]"`.
     fn check(rules: &Rules, cycles: &[Cycle], expected: &[&str]) -> BTreeMap<String, GroupState> {
+        check_expiring(rules, None, cycles, expected)
+    }
+
+    /// [`check`] with groups expiring after `expiry` seconds ([`expire`] after each step): removals show
+    /// as `"<ts> <group> expired"`, auto-resolutions end with `" auto_resolved"`.
+    fn check_expiring(
+        rules: &Rules,
+        expiry: Option<i64>,
+        cycles: &[Cycle],
+        expected: &[&str],
+    ) -> BTreeMap<String, GroupState> {
         let mut states = BTreeMap::new();
         let mut got = Vec::new();
         for (ts, values) in cycles {
@@ -386,14 +474,23 @@ mod tests {
                 values: values.iter().map(|(g, v)| (g.to_string(), *v)).collect(),
                 ..Observed::default()
             };
-            for t in step(rules, &mut states, &observed, *ts) {
+            let transitions = step(rules, &mut states, &observed, *ts);
+            for t in &transitions {
                 let value = t.value.map_or("-".to_string(), |v| v.to_string());
                 let notify = if t.notify { "notify" } else { "silent" };
                 let renotify = if t.renotify { " renotify" } else { "" };
+                let auto = if t.auto_resolved {
+                    " auto_resolved"
+                } else {
+                    ""
+                };
                 got.push(format!(
-                    "{} {} {}->{} {value} {notify}{renotify}",
+                    "{} {} {}->{} {value} {notify}{renotify}{auto}",
                     t.ts, t.group, t.from, t.to
                 ));
+            }
+            for group in expire(&mut states, &observed, &transitions, expiry, *ts) {
+                got.push(format!("{ts} {group} expired"));
             }
         }
         assert_eq!(got, expected);
@@ -664,6 +761,7 @@ mod tests {
         let options = json!({
             "thresholds": {"critical": 90.0, "warning": 70.0, "critical_recovery": 80.0, "warning_recovery": null},
             "notify_no_data": true, "no_data_timeframe": 15, "renotify_interval": 30, "new_group_delay": 60,
+            "timeout_h": 2,
         });
         let r = Rules::from_options(&q, options.as_object().unwrap());
         assert_eq!(
@@ -680,6 +778,7 @@ mod tests {
                 no_data_timeframe_secs: Some(900),
                 renotify_interval_secs: Some(1800),
                 new_group_delay_secs: 60,
+                timeout_secs: Some(7200),
             }
         );
         // Defaults: critical from the query, no data after twice the window, no renotify, no delay.
@@ -689,6 +788,273 @@ mod tests {
         assert_eq!(r.no_data_timeframe_secs, Some(600));
         assert_eq!(r.renotify_interval_secs, None);
         assert_eq!(r.new_group_delay_secs, 0);
+        assert_eq!(r.timeout_secs, None);
+    }
+
+    #[test]
+    fn timeout_h_resolves_silent_triggered_groups() {
+        let warn = Rules {
+            thresholds: Thresholds {
+                warning: Some(50.0),
+                ..Thresholds::critical(80.0)
+            },
+            ..gt(80.0)
+        };
+        let timeout = |r: &Rules, secs: i64| Rules {
+            timeout_secs: Some(secs),
+            ..r.clone()
+        };
+        let hour = 3600;
+        let cases: Vec<(&str, Rules, Vec<Cycle>, Vec<&str>)> = vec![
+            (
+                "Alert and Warn resolve after the timeout, not at it, notified as recoveries",
+                timeout(&warn, hour),
+                vec![
+                    (
+                        0,
+                        &[("a", Some(90.0)), ("w", Some(60.0)), ("ok", Some(1.0))],
+                    ),
+                    (hour, &[]),
+                    (hour + 60, &[("a", None)]),
+                    (hour + 120, &[]),
+                ],
+                vec![
+                    "0 a OK->Alert 90 notify",
+                    "0 w OK->Warn 60 notify",
+                    "3660 a Alert->OK - notify auto_resolved",
+                    "3660 w Warn->OK - notify auto_resolved",
+                ],
+            ),
+            (
+                "counted from the newest data; a reporting group never times out",
+                timeout(&gt(80.0), hour),
+                vec![
+                    (0, &[("a", Some(90.0)), ("b", Some(90.0))]),
+                    (1800, &[("a", Some(95.0)), ("b", Some(95.0))]),
+                    (hour + 60, &[("b", Some(95.0))]),
+                    (1800 + hour + 60, &[("b", Some(95.0))]),
+                    (3 * hour, &[("b", Some(95.0))]),
+                ],
+                vec![
+                    "0 a OK->Alert 90 notify",
+                    "0 b OK->Alert 90 notify",
+                    "5460 a Alert->OK - notify auto_resolved",
+                ],
+            ),
+            (
+                "0 or absent: never",
+                timeout(&gt(80.0), 0),
+                vec![(0, &[("a", Some(90.0))]), (100 * hour, &[])],
+                vec!["0 a OK->Alert 90 notify"],
+            ),
+            (
+                "an alert never notified (new_group_delay) resolves silently",
+                Rules {
+                    new_group_delay_secs: 2 * hour,
+                    ..timeout(&gt(80.0), hour)
+                },
+                vec![(0, &[("a", Some(90.0))]), (hour + 1, &[])],
+                vec![
+                    "0 a OK->Alert 90 silent",
+                    "3601 a Alert->OK - silent auto_resolved",
+                ],
+            ),
+            (
+                "No Data stays No Data; OK stays OK",
+                Rules {
+                    notify_no_data: true,
+                    no_data_timeframe_secs: Some(600),
+                    ..timeout(&gt(80.0), hour)
+                },
+                vec![
+                    (0, &[("a", Some(90.0)), ("ok", Some(1.0))]),
+                    (660, &[("ok", Some(1.0))]),
+                    (10 * hour, &[("ok", Some(1.0))]),
+                ],
+                vec!["0 a OK->Alert 90 notify", "660 a Alert->No Data - notify"],
+            ),
+            (
+                "a timeout shorter than no_data_timeframe resolves first, then No Data",
+                Rules {
+                    notify_no_data: true,
+                    no_data_timeframe_secs: Some(2 * hour),
+                    ..timeout(&gt(80.0), hour)
+                },
+                vec![
+                    (0, &[("a", Some(90.0))]),
+                    (hour + 1, &[]),
+                    (2 * hour + 1, &[]),
+                ],
+                vec![
+                    "0 a OK->Alert 90 notify",
+                    "3601 a Alert->OK - notify auto_resolved",
+                    "7201 a OK->No Data - notify",
+                ],
+            ),
+        ];
+        for (name, rules, cycles, expected) in cases {
+            println!("case: {name}");
+            check(&rules, &cycles, &expected);
+        }
+        // The mark is in the serialized transition (the history entry) only when set.
+        let mut states = BTreeMap::new();
+        let r = timeout(&gt(80.0), 60);
+        let seen = |v: Option<f64>| Observed {
+            values: [("a".to_string(), v)].into_iter().collect(),
+            ..Observed::default()
+        };
+        let t = step(&r, &mut states, &seen(Some(90.0)), 0);
+        assert!(serde_json::to_value(&t[0])
+            .unwrap()
+            .get("auto_resolved")
+            .is_none());
+        let t = step(&r, &mut states, &seen(None), 61);
+        assert_eq!(serde_json::to_value(&t[0]).unwrap()["auto_resolved"], true);
+        let back: Transition =
+            serde_json::from_value(json!({"group": "a", "from": "OK", "to": "OK",
+            "value": null, "ts": 1, "notify": false, "renotify": false}))
+            .unwrap();
+        assert!(!back.auto_resolved);
+    }
+
+    #[test]
+    fn silent_ok_groups_expire() {
+        let day = 86_400;
+        let no_data = Rules {
+            notify_no_data: true,
+            no_data_timeframe_secs: Some(600),
+            ..gt(80.0)
+        };
+        /// Name, rules, expiry, cycles, expected transitions and removals.
+        type Case<'a> = (&'a str, Rules, Option<i64>, Vec<Cycle<'a>>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "an OK group expires after the period, not at it; a reporting one stays",
+                gt(80.0),
+                Some(day),
+                vec![
+                    (0, &[("gone", Some(1.0)), ("live", Some(1.0))]),
+                    (day, &[("live", Some(1.0))]),
+                    (day + 60, &[("gone", None), ("live", Some(1.0))]),
+                    (3 * day, &[("live", Some(1.0))]),
+                ],
+                vec!["86460 gone expired"],
+            ),
+            (
+                "No Data and Alert groups are kept",
+                no_data,
+                Some(day),
+                vec![
+                    (0, &[("nd", Some(1.0)), ("alert", Some(90.0))]),
+                    (700, &[("alert", Some(90.0))]),
+                    (10 * day, &[]),
+                ],
+                vec![
+                    "0 alert OK->Alert 90 notify",
+                    "700 nd OK->No Data - notify",
+                    "864000 alert Alert->No Data - notify",
+                ],
+            ),
+            (
+                "an Alert group resolved by timeout_h stays one cycle, then expires",
+                Rules {
+                    timeout_secs: Some(2 * day),
+                    ..gt(80.0)
+                },
+                Some(day),
+                vec![
+                    (0, &[("a", Some(90.0))]),
+                    (day + 60, &[]),
+                    (2 * day + 60, &[]),
+                    (2 * day + 120, &[]),
+                ],
+                vec![
+                    "0 a OK->Alert 90 notify",
+                    "172860 a Alert->OK - notify auto_resolved",
+                    "172920 a expired",
+                ],
+            ),
+            (
+                "off: never",
+                gt(80.0),
+                None,
+                vec![(0, &[("a", Some(1.0))]), (100 * day, &[])],
+                vec![],
+            ),
+            (
+                "reporting again after expiry: a new group (new_group_delay again)",
+                Rules {
+                    new_group_delay_secs: 300,
+                    ..gt(80.0)
+                },
+                Some(day),
+                vec![
+                    (0, &[("a", Some(1.0))]),
+                    (day + 1, &[]),
+                    (day + 60, &[("a", Some(90.0))]),
+                    (day + 360, &[("a", Some(90.0))]),
+                ],
+                vec![
+                    "86401 a expired",
+                    "86460 a OK->Alert 90 silent",
+                    "86760 a Alert->Alert 90 notify",
+                ],
+            ),
+        ];
+        for (name, rules, expiry, cycles, expected) in cases {
+            println!("case: {name}");
+            check_expiring(&rules, expiry, &cycles, &expected);
+        }
+        // The new group's state starts afresh.
+        let states = check_expiring(
+            &gt(80.0),
+            Some(day),
+            &[
+                (0, &[("a", Some(1.0))]),
+                (day + 1, &[]),
+                (day + 60, &[("a", Some(2.0))]),
+            ],
+            &["86401 a expired"],
+        );
+        let a = &states["a"];
+        assert_eq!(
+            (a.first_seen_ts, a.since_ts, a.last_data_ts),
+            (day + 60, day + 60, Some(day + 60))
+        );
+        assert_eq!(overall(&states), OK);
+    }
+
+    #[test]
+    fn only_groups_without_data_this_cycle_expire() {
+        let r = gt(80.0);
+        let mut states = BTreeMap::new();
+        let seen = |v: Option<f64>, newest: i64, filled: bool, skip: bool| {
+            let set = |on: bool| -> BTreeSet<String> {
+                on.then(|| "a".to_string()).into_iter().collect()
+            };
+            Observed {
+                values: [("a".to_string(), v)].into_iter().collect(),
+                newest_ts: [("a".to_string(), newest)].into_iter().collect(),
+                filled: set(filled),
+                skip: set(skip),
+            }
+        };
+        let cycle = |states: &mut BTreeMap<String, GroupState>, o: Observed, now: i64| {
+            let t = step(&r, states, &o, now);
+            expire(states, &o, &t, Some(100), now)
+        };
+        assert!(cycle(&mut states, seen(Some(1.0), 0, false, false), 0).is_empty());
+        // Old data still in a long window: a value, so reporting.
+        assert!(cycle(&mut states, seen(Some(1.0), 0, false, false), 500).is_empty());
+        assert_eq!(states["a"].last_data_ts, Some(0));
+        // Skipped (partial window): left alone.
+        assert!(cycle(&mut states, seen(Some(1.0), 0, false, true), 600).is_empty());
+        // A stand-in count of 0 is not data.
+        assert_eq!(
+            cycle(&mut states, seen(Some(0.0), 0, true, false), 700),
+            ["a"]
+        );
+        assert!(states.is_empty());
     }
 
     #[test]

@@ -29,6 +29,8 @@ interface Transition {
   renotify?: boolean;
   muted?: boolean;
   downtime_ended?: boolean;
+  /** Resolved by `timeout_h` (no data for that long), not by a value. */
+  auto_resolved?: boolean;
 }
 
 interface Attempt {
@@ -387,6 +389,7 @@ export function MonitorView({ id }: { id: string }) {
                         t.renotify ? "renotify" : t.notify ? "yes" : "no",
                         t.muted ? "muted" : "",
                         t.downtime_ended ? "downtime ended" : "",
+                        t.auto_resolved ? "auto-resolved (timeout_h)" : "",
                       ]
                         .filter(Boolean)
                         .join(", ")}
