@@ -668,6 +668,11 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// Monitors with a delivery worker right now (one per monitor with notifications in flight).
+    pub fn active_queues(&self) -> usize {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub fn new(
         webhooks: Arc<dyn WebhookRepo>,
         states: Arc<dyn MonitorStateRepo>,
@@ -696,11 +701,22 @@ impl Notifier {
                 None => n,
             };
             let (tx, mut rx) = mpsc::unbounded_channel::<Notification>();
+            let mine = tx.clone();
             let me = Arc::downgrade(self);
             tokio::spawn(async move {
                 while let Some(n) = rx.recv().await {
                     let Some(me) = me.upgrade() else { break };
                     me.deliver_and_record(n).await;
+                    // Nothing more queued: the worker ends and its queue leaves the map, under the lock
+                    // `enqueue` sends under, so nothing sent to it is left behind (the next notification
+                    // of this monitor starts a new worker).
+                    let mut queues = me.queues.lock().unwrap_or_else(|e| e.into_inner());
+                    if rx.is_empty() {
+                        if queues.get(&id).is_some_and(|q| q.same_channel(&mine)) {
+                            queues.remove(&id);
+                        }
+                        break;
+                    }
                 }
             });
             let _ = tx.send(n);
@@ -1216,6 +1232,37 @@ mod tests {
                 "[Recovered on {host:a}] temp high",
             ]
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_queue_ends_and_the_next_notification_starts_another() {
+        let (port, got) = receiver(vec![200, 200]).await;
+        let (n, states) = notifier(&format!("http://127.0.0.1:{port}/hook"), &["127.0.0.1/32"]);
+        let n = Arc::new(n);
+        let wait = |attempts: usize| {
+            let (n, states) = (n.clone(), states.clone());
+            async move {
+                for _ in 0..300 {
+                    let done = states.get(7).is_some_and(|s| s.attempts.len() == attempts);
+                    if done && n.active_queues() == 0 {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                false
+            }
+        };
+        n.enqueue(vec![notification(MonitorStatus::Alert, MonitorStatus::Ok)]);
+        assert_eq!(n.active_queues(), 1);
+        assert!(
+            wait(1).await,
+            "the worker did not end once its queue was empty"
+        );
+        let mut recovery = notification(MonitorStatus::Ok, MonitorStatus::Alert);
+        recovery.transition.ts += 1;
+        n.enqueue(vec![recovery]);
+        assert!(wait(2).await, "the second notification was not delivered");
+        assert_eq!(got.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]
