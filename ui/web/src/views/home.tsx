@@ -93,7 +93,8 @@ function Empty({ children }: { children: ComponentChildren }) {
 
 function MonitorPanels({ keep }: { keep: Record<string, string | undefined> }) {
   const res = useApi<Monitor[]>("home-monitors", (signal) =>
-    apiGet<Monitor[]>("/api/v1/monitor?group_states=all", signal),
+    // Only the groups not OK (the panel lists those); the transitions come with them.
+    apiGet<Monitor[]>(`/api/v1/monitor?group_states=${encodeURIComponent("alert,warn,no data")}`, signal),
   );
   const monitors = Array.isArray(res.data) ? res.data : [];
   const bad = monitors.filter((m) => (m.overall_state ?? "OK") !== "OK");
