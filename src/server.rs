@@ -84,10 +84,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         parse_interval(&cfg.alerts.eval_interval).context("invalid --alerts-eval-interval")?;
     let group_expiry_secs =
         parse_group_expiry(&cfg.alerts.group_expiry).context("invalid --alerts-group-expiry")?;
-    let self_monitoring_interval = match cfg.self_monitoring.interval.trim() {
-        v if v.eq_ignore_ascii_case("off") => None,
-        v => Some(parse_interval(v).context("invalid --self-monitoring-interval")?),
-    };
+    let self_monitoring_interval = parse_interval_or_off(&cfg.self_monitoring.interval)
+        .context("invalid --self-monitoring-interval")?;
     let webhook_allow = AllowList::parse(&cfg.alerts.webhook_allow)
         .map_err(anyhow::Error::msg)
         .context("invalid --alerts-webhook-allow")?;
@@ -500,14 +498,20 @@ fn parse_interval(text: &str) -> anyhow::Result<Duration> {
     Ok(d)
 }
 
-/// `--alerts-group-expiry`: `off` is `None`, else the interval in whole seconds, rounded up.
-fn parse_group_expiry(text: &str) -> anyhow::Result<Option<i64>> {
+/// An interval setting that may be `off` (`None`): `--self-monitoring-interval`, `--alerts-group-expiry`.
+fn parse_interval_or_off(text: &str) -> anyhow::Result<Option<Duration>> {
     if text.trim().eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    let d = parse_interval(text)?;
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    Ok(Some(i64::try_from(secs).unwrap_or(i64::MAX)))
+    parse_interval(text).map(Some)
+}
+
+/// `--alerts-group-expiry`: `off` is `None`, else the interval in whole seconds, rounded up.
+fn parse_group_expiry(text: &str) -> anyhow::Result<Option<i64>> {
+    Ok(parse_interval_or_off(text)?.map(|d| {
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        i64::try_from(secs).unwrap_or(i64::MAX)
+    }))
 }
 
 /// Evaluates every monitor each `interval` until `stop` resolves.
