@@ -5,7 +5,7 @@
 use crate::ast::*;
 use crate::error::QueryError;
 use sightline_model::{Limits, MetricKind, Sketch, TagSet, MAX_UNIX_SECS};
-use sightline_storage::{MetricReader, SeriesData, SeriesMeta};
+use sightline_storage::{Fold, Folded, MetricReader, SeriesData, SeriesMeta};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -582,7 +582,6 @@ fn eval_metric(mq: &MetricQuery, term: &Term, ctx: &Ctx) -> Result<Vec<Group>, Q
     let read_from = ctx.start + ctx.shift;
     let read_to = read_from + n as i64 * step;
     let ids: Vec<_> = term.series.iter().map(|s| s.id).collect();
-    let data = ctx.reader.read(&ids, read_from, read_to)?;
     let bucket = |ts: i64| -> Option<usize> {
         let i = (ts - read_from).div_euclid(step);
         (ts >= read_from && (i as usize) < n).then_some(i as usize)
@@ -593,84 +592,102 @@ fn eval_metric(mq: &MetricQuery, term: &Term, ctx: &Ctx) -> Result<Vec<Group>, Q
 
     // Time aggregation, per series.
     let mut per_series: Vec<(&SeriesMeta, Buckets)> = Vec::new();
-    for (meta, d) in term.series.iter().zip(data) {
-        match d {
-            SeriesData::Scalars(points) if !sketch_mode && term.derived.is_none() => {
-                if points.is_empty() {
-                    continue;
-                }
-                let native = if meta.interval > 0 {
-                    meta.interval as f64
-                } else {
-                    DEFAULT_NATIVE_INTERVAL as f64
-                };
-                // Points are sorted by time, so each bucket's points are one contiguous run.
-                let mut vals: Vec<Option<f64>> = vec![None; n];
-                let mut start = 0;
-                while start < points.len() {
-                    let b = bucket(points[start].0);
-                    // One division per bucket: the run ends at the first point past the bucket's end.
-                    let edge = match b {
-                        Some(b) => read_from + (b as i64 + 1) * step,
-                        None if points[start].0 < read_from => read_from,
-                        None => i64::MAX,
+    if !sketch_mode && term.derived.is_none() {
+        let counting = as_count.unwrap_or(kind == MetricKind::Count);
+        // Counts as rates under an `avg`/`min`/`max`/`count` rollup take each point per native interval
+        // first: those are read raw. Every other rollup folds the points as the store reads them.
+        let per_native =
+            kind.is_count() && !counting && !matches!(rollup_fn, None | Some(RollupFn::Sum));
+        let buckets = sightline_storage::Buckets {
+            start: read_from,
+            step,
+            n,
+            extremes: per_native || matches!(rollup_fn, Some(RollupFn::Min | RollupFn::Max)),
+        };
+        let folded = if per_native {
+            let data = ctx.reader.read(&ids, read_from, read_to)?;
+            term.series
+                .iter()
+                .zip(data)
+                .map(|(meta, d)| {
+                    let native = if meta.interval > 0 {
+                        meta.interval as f64
+                    } else {
+                        DEFAULT_NATIVE_INTERVAL as f64
                     };
-                    let mut end = start + 1;
-                    while end < points.len() && points[end].0 < edge {
-                        end += 1;
-                    }
-                    let run = &points[start..end];
-                    start = end;
-                    let Some(b) = b else { continue };
-                    let vs = run.iter().map(|p| p.1);
-                    vals[b] = if kind.is_count() {
-                        let counting = as_count.unwrap_or(kind == MetricKind::Count);
+                    let d = match d {
+                        SeriesData::Scalars(v) => SeriesData::Scalars(
+                            v.into_iter().map(|(t, v)| (t, v / native)).collect(),
+                        ),
+                        d => d,
+                    };
+                    Folded::from_data(d, buckets)
+                })
+                .collect()
+        } else {
+            ctx.reader.read_folded(&ids, buckets)?
+        };
+        for (meta, f) in term.series.iter().zip(folded) {
+            // Sketches under a metric of scalars (a kind that disagrees with the metric's) are skipped, as are
+            // series without points.
+            let Folded::Scalars(folds) = f else { continue };
+            if folds.iter().all(|f| f.count == 0) {
+                continue;
+            }
+            let vals = folds
+                .iter()
+                .map(|f| {
+                    if f.count == 0 {
+                        None
+                    } else if kind.is_count() {
                         match (counting, rollup_fn) {
-                            (true, f) => rollup(f.unwrap_or(RollupFn::Sum), vs),
-                            (false, None | Some(RollupFn::Sum)) => {
-                                Some(vs.sum::<f64>() / step as f64)
-                            }
-                            (false, Some(f)) => rollup(f, vs.map(|v| v / native)),
+                            (true, f_) => Some(rollup_of(f_.unwrap_or(RollupFn::Sum), f)),
+                            (false, None | Some(RollupFn::Sum)) => Some(f.sum / step as f64),
+                            (false, Some(f_)) => Some(rollup_of(f_, f)),
                         }
                     } else {
-                        rollup(rollup_fn.unwrap_or(RollupFn::Avg), vs)
-                    };
-                }
-                per_series.push((meta, Buckets::Scalars(vals)));
+                        Some(rollup_of(rollup_fn.unwrap_or(RollupFn::Avg), f))
+                    }
+                })
+                .collect();
+            per_series.push((meta, Buckets::Scalars(vals)));
+        }
+    } else {
+        let data = ctx.reader.read(&ids, read_from, read_to)?;
+        for (meta, d) in term.series.iter().zip(data) {
+            // Scalars under a metric of sketches (a kind that disagrees with the metric's) are skipped.
+            let SeriesData::Sketches(points) = d else {
+                continue;
+            };
+            if points.is_empty() {
+                continue;
             }
-            SeriesData::Sketches(points) if sketch_mode || term.derived.is_some() => {
-                if points.is_empty() {
-                    continue;
-                }
-                let mut merged: Vec<Option<Sketch>> = vec![None; n];
-                for (ts, s) in points {
-                    if let Some(i) = bucket(ts) {
-                        match &mut merged[i] {
-                            Some(m) => m.merge(&s),
-                            slot => *slot = Some(s),
-                        }
+            let mut merged: Vec<Option<Sketch>> = vec![None; n];
+            for (ts, s) in points {
+                if let Some(i) = bucket(ts) {
+                    match &mut merged[i] {
+                        Some(m) => m.merge(&s),
+                        slot => *slot = Some(s),
                     }
                 }
-                if let Some(d) = term.derived {
-                    let counting = as_count.unwrap_or(false);
-                    let vals = merged
-                        .iter()
-                        .map(|s| {
-                            let v = d.of(s.as_ref()?)?;
-                            Some(if d == Derived::Count && !counting {
-                                v / step as f64
-                            } else {
-                                v
-                            })
-                        })
-                        .collect();
-                    per_series.push((meta, Buckets::Scalars(vals)));
-                } else {
-                    per_series.push((meta, Buckets::Sketches(merged)));
-                }
             }
-            // A series whose stored kind disagrees with the metric's: skipped.
-            _ => {}
+            if let Some(d) = term.derived {
+                let counting = as_count.unwrap_or(false);
+                let vals = merged
+                    .iter()
+                    .map(|s| {
+                        let v = d.of(s.as_ref()?)?;
+                        Some(if d == Derived::Count && !counting {
+                            v / step as f64
+                        } else {
+                            v
+                        })
+                    })
+                    .collect();
+                per_series.push((meta, Buckets::Scalars(vals)));
+            } else {
+                per_series.push((meta, Buckets::Sketches(merged)));
+            }
         }
     }
 
@@ -805,6 +822,18 @@ fn rollup(f: RollupFn, vals: impl Iterator<Item = f64>) -> Option<f64> {
         RollupFn::Max => max,
         RollupFn::Count => count as f64,
     })
+}
+
+/// A rollup of one bucket's points from their fold: what [`rollup`] gives for the points themselves (its sum
+/// starts from `0.0`, the fold's from `-0.0`: adding `0.0` makes them agree, down to the sign of zero).
+fn rollup_of(f: RollupFn, fold: &Fold) -> f64 {
+    match f {
+        RollupFn::Avg => (0.0 + fold.sum) / fold.count as f64,
+        RollupFn::Sum => 0.0 + fold.sum,
+        RollupFn::Min => fold.min,
+        RollupFn::Max => fold.max,
+        RollupFn::Count => fold.count as f64,
+    }
 }
 
 fn space_aggregate(agg: SpaceAgg, vals: impl Iterator<Item = f64>) -> Option<f64> {
@@ -995,5 +1024,161 @@ fn transform(func: Func, pts: &mut [Option<f64>], step: i64) {
         | Func::MonthBefore
         | Func::Top
         | Func::Bottom => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_model::{MetricBatch, MetricPoint, SeriesKey, Value};
+    use sightline_storage::{MemMetricStore, MetricStore, StorageConfig};
+
+    /// The values the rollups fold: NaN, both zeros, infinities, fractions, and sums that round.
+    const CASES: &[&[f64]] = &[
+        &[1.0],
+        &[-0.0],
+        &[-0.0, -0.0],
+        &[-0.0, 0.0],
+        &[0.0, -0.0],
+        &[f64::NAN],
+        &[1.0, f64::NAN, 3.0],
+        &[f64::NAN, -0.0],
+        &[f64::INFINITY, f64::NEG_INFINITY, 2.0],
+        &[0.1, 0.2, 0.3, 1e16, -1e16, 0.7],
+        &[-3.5, 2.25, -7.0, 1e-300, 4.0],
+    ];
+
+    /// A fold's rollups are exactly, bit for bit, what the rollups of the points themselves give (and the
+    /// sum of a count as a rate is `Iterator::sum`, which starts from `-0.0`).
+    #[test]
+    fn rollup_of_a_fold_is_the_rollup_of_its_points() {
+        for vs in CASES {
+            let mut fold = Fold::EMPTY;
+            vs.iter().for_each(|v| fold.add(*v));
+            let mut all = Fold::EMPTY;
+            all.add_all(vs, true);
+            assert_eq!(format!("{fold:?}"), format!("{all:?}"), "{vs:?}");
+            for f in [
+                RollupFn::Avg,
+                RollupFn::Sum,
+                RollupFn::Min,
+                RollupFn::Max,
+                RollupFn::Count,
+            ] {
+                let want = rollup(f, vs.iter().copied()).unwrap();
+                let got = rollup_of(f, &fold);
+                assert_eq!(got.to_bits(), want.to_bits(), "{f:?} of {vs:?}");
+            }
+            let sum: f64 = vs.iter().sum();
+            assert_eq!(fold.sum.to_bits(), sum.to_bits(), "sum of {vs:?}");
+        }
+    }
+
+    /// Queries over blocks on disk (several files, then the head; folded while reading) answer exactly what
+    /// the same points answer from memory (read, merged, then folded).
+    #[test]
+    fn blocks_and_memory_answer_alike() {
+        // A block boundary (a multiple of 2 h).
+        let t0: i64 = 1_699_999_200;
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let cfg = StorageConfig {
+            retention_days: 36_500,
+            ..StorageConfig::default()
+        };
+        let disk =
+            MetricStore::open(dir.path(), cfg, Limits::default(), &mut Default::default()).unwrap();
+        let mem = MemMetricStore::new(Limits::default());
+        let value = |i: i64, s: i64| match (i + s) % 11 {
+            0 => f64::NAN,
+            1 => -0.0,
+            2 => 0.1 * i as f64,
+            3 => -3.5,
+            _ => ((i * 7 + s) % 13) as f64,
+        };
+        let write = |pts: Vec<MetricPoint>| {
+            let batch = MetricBatch { points: pts };
+            rt.block_on(disk.write(&batch)).unwrap();
+            mem.apply(&batch);
+        };
+        let point = |name: &str, kind: MetricKind, s: i64, t: i64, v: f64| {
+            let tags = [format!("host:h{}", s % 3), format!("shard:{s}")];
+            MetricPoint {
+                series: SeriesKey::new(
+                    name,
+                    TagSet::parse(tags.iter().map(|t| t.as_str()), 100, 200).unwrap(),
+                ),
+                kind,
+                timestamp: t,
+                interval: 10,
+                value: Value::Scalar(v),
+            }
+        };
+        // Three blocks of 2 h flushed one by one (files that follow each other in time), with gaps; then an
+        // hour in the head.
+        for block in 0..4 {
+            let mut pts = Vec::new();
+            for i in 0..(if block == 3 { 360 } else { 720 }) {
+                let t = t0 + block * 7200 + i * 10;
+                for s in 0..6 {
+                    if (i + s) % 97 < 9 {
+                        continue;
+                    }
+                    pts.push(point("g", MetricKind::Gauge, s, t, value(i, s)));
+                    pts.push(point("c", MetricKind::Count, s, t, value(i, s + 1)));
+                }
+            }
+            write(pts);
+            if block < 3 {
+                disk.flush_blocking().unwrap();
+            }
+        }
+        let queries = [
+            "avg:g{*} by {host}",
+            "sum:g{*} by {host,shard}",
+            "max:g{*}.rollup(min)",
+            "min:g{*} by {host}.rollup(max, 600)",
+            "avg:g{*}.rollup(sum, 3600)",
+            "sum:g{*}.rollup(count)",
+            "sum:c{*} by {host}.as_count()",
+            "sum:c{*} by {host}.as_rate()",
+            "avg:c{*} by {host}",
+            "sum:c{*}.rollup(avg, 120)",
+            "sum:c{*}.as_count().rollup(max)",
+            "max:c{*}.rollup(min, 300)",
+        ];
+        let ranges = [
+            (t0, t0 + 4 * 7200),
+            (t0 + 1234, t0 + 3 * 7200 + 600),
+            (t0 + 7100, t0 + 7300),
+            (t0 - 3600, t0 + 86_400),
+        ];
+        let check = |what: &str| {
+            for q in queries {
+                for (from, to) in ranges {
+                    let a = run_query(q, from, to, disk.as_ref()).unwrap();
+                    let b = run_query(q, from, to, &mem).unwrap();
+                    assert!(!b.series.is_empty(), "{q}");
+                    assert_eq!(
+                        format!("{a:?}"),
+                        format!("{b:?}"),
+                        "{what}: {q} over {from}..{to}"
+                    );
+                }
+            }
+        };
+        check("blocks, then the head");
+        // A late write into a flushed block (the head overlaps the files), then flushed (files overlap).
+        write(vec![
+            point("g", MetricKind::Gauge, 1, t0 + 100, 42.0),
+            point("c", MetricKind::Count, 1, t0 + 100, 5.0),
+        ]);
+        check("a late write in the head");
+        disk.flush_blocking().unwrap();
+        check("a late write in its own file");
+        rt.block_on(disk.shutdown());
     }
 }

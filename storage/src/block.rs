@@ -8,6 +8,7 @@
 //! time and series ranges and the write-ahead-log position already flushed.
 
 use crate::head::{merge_data, Column, Head};
+use crate::rollup::{Buckets, Collect, FoldedAcc};
 use crate::{SeriesData, SeriesId, StorageError};
 use arrow::array::{
     Array, ArrayRef, BinaryArray, BinaryBuilder, Float64Array, Int64Array, UInt32Array,
@@ -265,7 +266,15 @@ impl BlockFile {
         to: i64,
     ) -> Result<HashMap<SeriesId, SeriesData>, StorageError> {
         let mut out = HashMap::new();
-        read_impl(&self.path, Some(&self.footer), ids, from, to, &mut out)?;
+        read_impl(
+            &self.path,
+            Some(&self.footer),
+            ids,
+            from,
+            to,
+            &new_data,
+            &mut out,
+        )?;
         Ok(out)
     }
 
@@ -278,7 +287,36 @@ impl BlockFile {
         to: i64,
         out: &mut HashMap<SeriesId, SeriesData>,
     ) -> Result<(), StorageError> {
-        read_impl(&self.path, Some(&self.footer), ids, from, to, out)
+        read_impl(
+            &self.path,
+            Some(&self.footer),
+            ids,
+            from,
+            to,
+            &new_data,
+            out,
+        )
+    }
+
+    /// Like [`BlockFile::read_append`], but folds each series' scalar points into the rollup buckets `b` (the
+    /// read covers `[b.start, b.end())`) instead of keeping them: for files that follow each other in time,
+    /// read in time order, so every bucket folds its points in time order.
+    pub(crate) fn read_fold(
+        &self,
+        ids: Option<&RoaringBitmap>,
+        b: Buckets,
+        out: &mut HashMap<SeriesId, FoldedAcc>,
+    ) -> Result<(), StorageError> {
+        let make = |sketch: bool| FoldedAcc::new(sketch, b);
+        read_impl(
+            &self.path,
+            Some(&self.footer),
+            ids,
+            b.start,
+            b.end(),
+            &make,
+            out,
+        )
     }
 
     /// Whether the file may hold points of these series in `[from, to)`.
@@ -461,6 +499,15 @@ pub fn head_to_writers(head: &Head, block_secs: i64) -> BTreeMap<i64, BlockWrite
     out
 }
 
+/// An empty list of points of the shape a series' first row has.
+fn new_data(sketch: bool) -> SeriesData {
+    if sketch {
+        SeriesData::Sketches(Vec::new())
+    } else {
+        SeriesData::Scalars(Vec::new())
+    }
+}
+
 /// Reads the points in `[from, to)` of the series in `ids` (every series when None) from one file, skipping
 /// row groups whose `series_id` or `ts` statistics exclude them.
 pub fn read_file(
@@ -470,17 +517,20 @@ pub fn read_file(
     to: i64,
 ) -> Result<HashMap<SeriesId, SeriesData>, StorageError> {
     let mut out = HashMap::new();
-    read_impl(path, None, ids, from, to, &mut out)?;
+    read_impl(path, None, ids, from, to, &new_data, &mut out)?;
     Ok(out)
 }
 
-fn read_impl(
+/// Reads the rows in `[from, to)` of the series in `ids` into `out`, in row order; a series' entry is made by
+/// `make(holds_sketches)` at its first row in the range.
+fn read_impl<C: Collect>(
     path: &Path,
     footer: Option<&OnceLock<ArrowReaderMetadata>>,
     ids: Option<&RoaringBitmap>,
     from: i64,
     to: i64,
-    out: &mut HashMap<SeriesId, SeriesData>,
+    make: &dyn Fn(bool) -> C,
+    out: &mut HashMap<SeriesId, C>,
 ) -> Result<(), StorageError> {
     let f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let meta = match footer.and_then(|c| c.get()) {
@@ -578,41 +628,29 @@ fn read_impl(
             let Some(first) = run.clone().find(|r| in_range(*r)) else {
                 continue;
             };
-            let data = out.entry(id).or_insert_with(|| {
-                if sk.is_null(first) {
-                    SeriesData::Scalars(Vec::new())
-                } else {
-                    SeriesData::Sketches(Vec::new())
+            let data = out.entry(id).or_insert_with(|| make(!sk.is_null(first)));
+            // A batch without sketches: take the run's in-range rows straight from the column slices.
+            if sk.null_count() == n {
+                let (t, x) = (&ts.values()[first..run.end], &val.values()[first..run.end]);
+                if !data.push_scalars(t, x, from..to) {
+                    return Err(mixed());
                 }
-            });
-            match data {
-                // A batch without sketches: copy the run's in-range rows straight from the column slices.
-                SeriesData::Scalars(v) if sk.null_count() == n => {
-                    let (t, x) = (&ts.values()[first..run.end], &val.values()[first..run.end]);
-                    v.extend(
-                        t.iter()
-                            .zip(x)
-                            .filter(|(t, _)| (from..to).contains(*t))
-                            .map(|(t, x)| (*t, *x)),
-                    );
-                    continue;
-                }
-                SeriesData::Scalars(v) => v.reserve(run.end - first),
-                SeriesData::Sketches(v) => v.reserve(run.end - first),
+                continue;
             }
             for r in first..run.end {
                 let t = ts.value(r);
                 if !in_range(r) {
                     continue;
                 }
-                match data {
-                    SeriesData::Scalars(v) if sk.is_null(r) => v.push((t, val.value(r))),
-                    SeriesData::Sketches(v) if !sk.is_null(r) => {
-                        let s: Sketch =
-                            postcard::from_bytes(sk.value(r)).map_err(|e| corrupt(path, e))?;
-                        v.push((t, s));
-                    }
-                    _ => return Err(mixed()),
+                let ok = if sk.is_null(r) {
+                    data.push_scalars(&[t], &[val.value(r)], from..to)
+                } else {
+                    let s: Sketch =
+                        postcard::from_bytes(sk.value(r)).map_err(|e| corrupt(path, e))?;
+                    data.push_sketch(t, s)
+                };
+                if !ok {
+                    return Err(mixed());
                 }
             }
         }

@@ -11,6 +11,7 @@ pub mod index;
 pub mod logs;
 pub mod monitor_states;
 pub mod monitors;
+pub mod rollup;
 pub mod spans;
 pub mod store;
 pub mod wal;
@@ -30,6 +31,7 @@ pub use logs::{
 };
 pub use monitor_states::{MemoryMonitorStates, MonitorStateRepo, MonitorStateStore, MonitorStates};
 pub use monitors::{MemoryMonitors, MonitorDoc, MonitorId, MonitorRepo, MonitorStore};
+pub use rollup::{Buckets, Fold, Folded};
 pub use spans::{
     MemorySpans, SpanReader, SpanStore, SpanStoreConfig, SpanStoreMetrics, WAL_KIND_SPANS,
 };
@@ -72,6 +74,11 @@ pub trait MetricReader: Send + Sync {
     /// Points of each series in `[from, to)`, in the order of `ids`. Counts at equal timestamps are already
     /// summed, gauges last-written, sketches merged.
     fn read(&self, ids: &[SeriesId], from: i64, to: i64) -> Result<Vec<SeriesData>, StorageError>;
+    /// Like [`MetricReader::read`] over `[b.start, b.end())`, with each series' scalar points folded per bucket
+    /// of `b` in time order (after the merge rules), so that a rollup need not hold every raw point.
+    fn read_folded(&self, ids: &[SeriesId], b: Buckets) -> Result<Vec<Folded>, StorageError> {
+        rollup::fold_all(self.read(ids, b.start, b.end()), b)
+    }
 }
 
 /// Storage's error type.

@@ -77,12 +77,13 @@ use crate::block::{self, BlockFile, BlockMeta, Manifest};
 use crate::config::StorageConfig;
 use crate::head::{merge_parts, Head};
 use crate::index::SeriesIndex;
+use crate::rollup::{self, Buckets, Collect, Folded, FoldedAcc};
 use crate::wal::{Lsn, Wal};
 use crate::{MetricReader, SeriesData, SeriesId, SeriesMeta, StorageError};
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
-use sightline_model::{BatchSink, Limits, MetricBatch, SinkError, WriteOutcome};
+use sightline_model::{BatchSink, Limits, MetricBatch, MetricKind, SinkError, WriteOutcome};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -624,23 +625,152 @@ impl MetricReader for MetricStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // Snapshot under the lock: kinds, the active head's points (copied), the frozen head and the files.
+        self.snapshot(ids, from, to)?.read(ids, from, to)
+    }
+
+    fn read_folded(&self, ids: &[SeriesId], b: Buckets) -> Result<Vec<Folded>, StorageError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (from, to) = (b.start, b.end());
+        let snap = self.snapshot(ids, from, to)?;
+        let mut files = snap.hits(from, to);
+        files.sort_by_key(|f| f.meta.min_ts);
+        let disjoint = files
+            .windows(2)
+            .all(|w| w[0].meta.max_ts < w[1].meta.min_ts);
+        let files_end = files.last().map_or(i64::MIN, |f| f.meta.max_ts);
+        // The heads' points of each series (few next to the blocks'), merged.
+        let mut heads: HashMap<SeriesId, SeriesData> = HashMap::new();
+        for (&id, &kind) in &snap.kinds {
+            let mut parts = Vec::new();
+            if let Some(d) = snap.frozen.as_ref().and_then(|h| h.read(id, from, to)) {
+                parts.push(d);
+            }
+            if let Some(d) = snap.active.get(&id) {
+                parts.push(d.clone());
+            }
+            if !parts.is_empty() {
+                heads.insert(id, merge_parts(kind, parts));
+            }
+        }
+        let first_ts = |d: &SeriesData| match d {
+            SeriesData::Scalars(v) => v.first().map(|p| p.0),
+            SeriesData::Sketches(v) => v.first().map(|p| p.0),
+        };
+        // Folding while reading gives the fold of the merged points only when no timestamp of a series is in
+        // two sources (the merge rules would combine them first): files that follow each other in time, and
+        // the heads' points after the files'. Otherwise the points are merged, then folded.
+        if !disjoint
+            || heads
+                .values()
+                .any(|d| first_ts(d).is_some_and(|t| t <= files_end))
+        {
+            return rollup::fold_all(snap.read(ids, from, to), b);
+        }
+        let mut acc = HashMap::new();
+        for f in files {
+            f.read_fold(Some(&snap.wanted), b, &mut acc)?;
+        }
+        let mut out: HashMap<SeriesId, Folded> = HashMap::with_capacity(snap.kinds.len());
+        for (&id, &kind) in &snap.kinds {
+            // As in `merge_parts`, points of the shape the series' kind disagrees with are dropped.
+            let mut a = match acc.remove(&id) {
+                Some(a) if a.is_sketches() == kind.is_sketch() => a,
+                _ => FoldedAcc::new(kind.is_sketch(), b),
+            };
+            match heads.remove(&id) {
+                Some(SeriesData::Scalars(v)) => {
+                    let (ts, vals): (Vec<i64>, Vec<f64>) = v.into_iter().unzip();
+                    a.push_scalars(&ts, &vals, from..to)
+                }
+                Some(SeriesData::Sketches(v)) => v.into_iter().all(|(t, s)| a.push_sketch(t, s)),
+                None => true,
+            };
+            out.insert(id, a.finish());
+        }
+        Ok(take_in_order(ids, out))
+    }
+}
+
+/// Moves each series' entry out of `by_id` in the order of `ids`; only an id asked for more than once is
+/// copied (for all but its last use).
+fn take_in_order<T: Clone>(ids: &[SeriesId], mut by_id: HashMap<SeriesId, T>) -> Vec<T> {
+    let mut uses: HashMap<SeriesId, usize> = HashMap::with_capacity(by_id.len());
+    for id in ids {
+        *uses.entry(*id).or_default() += 1;
+    }
+    ids.iter()
+        .map(|id| {
+            let left = uses.get_mut(id).expect("every id was counted");
+            *left -= 1;
+            if *left == 0 {
+                by_id.remove(id).expect("every id has an entry")
+            } else {
+                by_id[id].clone()
+            }
+        })
+        .collect()
+}
+
+/// What a read needs, taken under the state lock: the series' kinds, the active head's points (copied), the
+/// frozen head and the block files.
+struct Snapshot {
+    wanted: RoaringBitmap,
+    kinds: HashMap<SeriesId, MetricKind>,
+    active: HashMap<SeriesId, SeriesData>,
+    frozen: Option<Arc<Head>>,
+    files: Arc<Vec<Arc<BlockFile>>>,
+}
+
+impl MetricStore {
+    fn snapshot(&self, ids: &[SeriesId], from: i64, to: i64) -> Result<Snapshot, StorageError> {
         let mut wanted = RoaringBitmap::new();
-        let (kinds, active, frozen, files) = {
-            let st = self.state.read();
-            let mut kinds = HashMap::with_capacity(ids.len());
-            let mut active = HashMap::new();
-            for &id in ids {
-                let meta = st.index.meta(id).ok_or(StorageError::UnknownSeries(id))?;
-                if kinds.insert(id, meta.kind).is_none() {
-                    wanted.insert(id);
-                    if let Some(d) = st.active.read(id, from, to) {
-                        active.insert(id, d);
-                    }
+        let st = self.state.read();
+        let mut kinds = HashMap::with_capacity(ids.len());
+        let mut active = HashMap::new();
+        for &id in ids {
+            let meta = st.index.meta(id).ok_or(StorageError::UnknownSeries(id))?;
+            if kinds.insert(id, meta.kind).is_none() {
+                wanted.insert(id);
+                if let Some(d) = st.active.read(id, from, to) {
+                    active.insert(id, d);
                 }
             }
-            (kinds, active, st.frozen.clone(), st.files.clone())
-        };
+        }
+        Ok(Snapshot {
+            wanted,
+            kinds,
+            active,
+            frozen: st.frozen.clone(),
+            files: st.files.clone(),
+        })
+    }
+}
+
+impl Snapshot {
+    /// The files that may hold points of the wanted series in `[from, to)`, in manifest order.
+    fn hits(&self, from: i64, to: i64) -> Vec<&Arc<BlockFile>> {
+        let (lo, hi) = (
+            self.wanted.min().unwrap_or(0),
+            self.wanted.max().unwrap_or(0),
+        );
+        self.files
+            .iter()
+            .filter(|f| f.overlaps(from, to, lo, hi))
+            .collect()
+    }
+
+    /// The points of `ids` in `[from, to)`, merged across the files and the heads.
+    fn read(self, ids: &[SeriesId], from: i64, to: i64) -> Result<Vec<SeriesData>, StorageError> {
+        let mut hits: Vec<Arc<BlockFile>> = self.hits(from, to).into_iter().cloned().collect();
+        let Snapshot {
+            wanted,
+            kinds,
+            active,
+            frozen,
+            files: _,
+        } = self;
         // Parts per series, oldest source first; combined once all are read.
         let mut parts: HashMap<SeriesId, Vec<SeriesData>> =
             kinds.keys().map(|id| (*id, Vec::new())).collect();
@@ -649,11 +779,6 @@ impl MetricReader for MetricStore {
                 p.push(data);
             }
         };
-        let (lo, hi) = (wanted.min().unwrap_or(0), wanted.max().unwrap_or(0));
-        let mut hits: Vec<_> = files
-            .iter()
-            .filter(|f| f.overlaps(from, to, lo, hi))
-            .collect();
         let mut by_time = hits.clone();
         by_time.sort_by_key(|f| f.meta.min_ts);
         if by_time
@@ -674,7 +799,7 @@ impl MetricReader for MetricStore {
                 }
             }
         }
-        if let Some(frozen) = frozen {
+        if let Some(frozen) = &frozen {
             for &id in kinds.keys() {
                 if let Some(d) = frozen.read(id, from, to) {
                     add(id, d);
@@ -684,27 +809,11 @@ impl MetricReader for MetricStore {
         for (id, d) in active {
             add(id, d);
         }
-        let mut acc: HashMap<SeriesId, SeriesData> = parts
+        let acc: HashMap<SeriesId, SeriesData> = parts
             .into_iter()
             .map(|(id, p)| (id, merge_parts(kinds[&id], p)))
             .collect();
-        // Move each series' data out; only an id asked for more than once is copied (for all but its last use).
-        let mut uses: HashMap<SeriesId, usize> = HashMap::with_capacity(kinds.len());
-        for id in ids {
-            *uses.entry(*id).or_default() += 1;
-        }
-        Ok(ids
-            .iter()
-            .map(|id| {
-                let left = uses.get_mut(id).expect("every id was counted");
-                *left -= 1;
-                if *left == 0 {
-                    acc.remove(id).expect("every id has an entry")
-                } else {
-                    acc[id].clone()
-                }
-            })
-            .collect())
+        Ok(take_in_order(ids, acc))
     }
 }
 
@@ -1009,6 +1118,60 @@ mod tests {
         drop(s);
         let s = open(dir.path());
         assert_eq!(all(&s), before);
+    }
+
+    /// `read_folded` (scalars folded per bucket while the blocks are read) gives what folding the merged points
+    /// of `read` gives: over files, the head, a late write, and sketches (returned as they are).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_folded_is_the_fold_of_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        for block in 0..3 {
+            let mut pts = Vec::new();
+            for i in (0..720).filter(|i| i % 40 > 3) {
+                let t = block * 7200 + i * 10;
+                let v = [f64::NAN, -0.0, 0.1 * i as f64, 7.0][(i % 4) as usize];
+                pts.extend([("c", Count, t, v), ("g", Gauge, t, -v)]);
+                if i % 90 == 5 {
+                    pts.push(("d", Distribution, t, v));
+                }
+            }
+            s.write_metrics(batch(&pts)).await.unwrap();
+            if block < 2 {
+                s.flush().await.unwrap();
+            }
+        }
+        let ids: Vec<SeriesId> = ["c", "g", "d", "g"]
+            .iter()
+            .flat_map(|m| s.series_for_metric(m))
+            .map(|m| m.id)
+            .collect();
+        let check = |what: &str| {
+            for (start, step, n, extremes) in [
+                (0, 300, 72, true),
+                (0, 300, 72, false),
+                (-600, 60, 400, true),
+                (7195, 3600, 3, false),
+                (100, 21_600, 1, true),
+            ] {
+                let b = Buckets {
+                    start,
+                    step,
+                    n,
+                    extremes,
+                };
+                let want = rollup::fold_all(s.read(&ids, b.start, b.end()), b).unwrap();
+                let got = s.read_folded(&ids, b).unwrap();
+                assert_eq!(format!("{got:?}"), format!("{want:?}"), "{what}: {b:?}");
+            }
+        };
+        check("files, then the head");
+        s.write_metrics(batch(&[("c", Count, 100, 1.0), ("g", Gauge, 100, 2.0)]))
+            .await
+            .unwrap();
+        check("a late write in the head");
+        s.flush().await.unwrap();
+        check("a late write in its own file");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
