@@ -266,15 +266,7 @@ impl BlockFile {
         to: i64,
     ) -> Result<HashMap<SeriesId, SeriesData>, StorageError> {
         let mut out = HashMap::new();
-        read_impl(
-            &self.path,
-            Some(&self.footer),
-            ids,
-            from,
-            to,
-            &new_data,
-            &mut out,
-        )?;
+        self.read_append(ids, from, to, &mut out)?;
         Ok(out)
     }
 
