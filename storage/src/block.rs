@@ -183,6 +183,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// Deletes `path`; a file already gone is not an error.
+pub fn remove_file_if_present(path: &Path) -> Result<(), StorageError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// A document's `version` must be `expected`: otherwise the file is reported corrupt, naming both.
+pub fn check_version(path: &Path, found: u32, expected: u32) -> Result<(), StorageError> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(corrupt(
+        path,
+        format!("unsupported version {found} (expected {expected})"),
+    ))
+}
+
 /// fsyncs a directory so that renames and deletions in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     std::fs::File::open(dir)

@@ -163,16 +163,7 @@ impl DashboardRepo for DashboardStore {
             return Ok(false);
         }
         let path = self.dir.join(format!("{id}.json"));
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(StorageError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })
-            }
-        }
+        crate::block::remove_file_if_present(&path)?;
         sync_dir(&self.dir)?;
         state.by_id.remove(id);
         Ok(true)

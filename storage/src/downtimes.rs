@@ -73,12 +73,7 @@ impl DocState for Downtimes {
             path: path.display().to_string(),
             detail,
         };
-        if doc.version != VERSION {
-            return Err(corrupt(format!(
-                "unsupported version {} (expected {VERSION})",
-                doc.version
-            )));
-        }
+        crate::block::check_version(path, doc.version, VERSION)?;
         let mut seen = std::collections::HashSet::new();
         for d in &doc.downtimes {
             let id = id_of(d)

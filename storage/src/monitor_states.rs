@@ -292,12 +292,7 @@ fn read_document(path: &Path) -> Result<MonitorStates, StorageError> {
         path: path.display().to_string(),
         detail: e.to_string(),
     })?;
-    if doc.version != VERSION {
-        return Err(StorageError::Corrupt {
-            path: path.display().to_string(),
-            detail: format!("unsupported version {} (expected {VERSION})", doc.version),
-        });
-    }
+    crate::block::check_version(path, doc.version, VERSION)?;
     Ok(doc.states)
 }
 
@@ -349,16 +344,7 @@ impl MonitorStateRepo for MonitorStateStore {
         let mut inner = self.inner.lock();
         if inner.remove(&id).is_some() {
             let path = self.path(id);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(StorageError::Io {
-                        path: path.display().to_string(),
-                        source,
-                    })
-                }
-            }
+            crate::block::remove_file_if_present(&path)?;
         }
         Ok(())
     }

@@ -197,13 +197,6 @@ impl MonitorStore {
     }
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> StorageError {
-    StorageError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 impl MonitorRepo for MonitorStore {
     fn create(&self, mut doc: MonitorDoc) -> Result<MonitorDoc, StorageError> {
         let mut state = self.state.lock();
@@ -246,11 +239,7 @@ impl MonitorRepo for MonitorStore {
             return Ok(false);
         }
         let path = self.path(id);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&path, e)),
-        }
+        crate::block::remove_file_if_present(&path)?;
         crate::block::sync_dir(&self.dir)?;
         state.by_id.remove(&id);
         Ok(true)

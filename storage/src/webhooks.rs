@@ -174,12 +174,7 @@ impl DocState for Webhooks {
             path: path.display().to_string(),
             detail,
         };
-        if doc.version != VERSION {
-            return Err(corrupt(format!(
-                "unsupported version {} (expected {VERSION})",
-                doc.version
-            )));
-        }
+        crate::block::check_version(path, doc.version, VERSION)?;
         let mut by_name = BTreeMap::new();
         for w in doc.webhooks {
             if w.name.is_empty() {
