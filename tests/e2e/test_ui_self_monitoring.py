@@ -74,7 +74,7 @@ def test_self_monitoring_dashboard_draws_every_widget(selfmon):
     board, narrowed = browse(server.http, [
         {"path": f"/dashboards/{DASHBOARD}?from=now-15m&to=now", "waitFor": "[data-testid=widget]",
          "testids": ["widget", "widget-chart", "widget-legend-item", "toplist-row", "widget-value", "widget-error"],
-         "actions": [*charts_drawn(CHARTS), {"waitForRows": "toplist-row", "count": 1}],
+         "actions": [*charts_drawn(CHARTS), {"waitFor": "[data-testid=toplist-row]"}],
          "screenshot": str(SCREENSHOTS / "dashboard-self-monitoring.png"), "fullPage": True},
         {"path": f"/dashboards/{DASHBOARD}?from=now-15m&to=now&tpl_host={host}", "waitFor": "[data-testid=widget]",
          "testids": ["widget", "widget-chart", "widget-value", "widget-error"],
